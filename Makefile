@@ -1,0 +1,33 @@
+# Every target installs what it needs into a project-local virtual environment (.venv) on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# torch is pinned here (not in pyproject) so users elsewhere may bring their own build.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install test demo lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_SPEC)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+demo: install
+	$(PY) -m dkclip.cli demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) benchmarks/model_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

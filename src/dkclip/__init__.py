@@ -1,0 +1,23 @@
+"""dkclip: the reference implementation of DK-CLIP (Li et al., ACM MM 2024) for dynamic facial expression
+recognition, built on open_clip."""
+
+from .config import DKClipConfig
+from .factory import create_model, create_model_from_config, load_model, save_model
+from .model.dkclip import DKClip, DKClipOutput
+from .prompts import list_prompt_sets, resolve_prompts
+from .registry import get_model_config, list_models
+
+__all__ = [
+    "DKClip",
+    "DKClipConfig",
+    "DKClipOutput",
+    "create_model",
+    "create_model_from_config",
+    "get_model_config",
+    "list_models",
+    "list_prompt_sets",
+    "load_model",
+    "resolve_prompts",
+    "save_model",
+]
+__version__ = "0.1.0"

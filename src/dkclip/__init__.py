@@ -1,6 +1,7 @@
 """dkclip: the reference implementation of DK-CLIP (Li et al., ACM MM 2024) for dynamic facial expression
 recognition, built on open_clip."""
 
+from . import losses
 from .config import DKClipConfig
 from .factory import create_model, create_model_from_config, load_model, save_model
 from .model.dkclip import DKClip, DKClipOutput
@@ -17,6 +18,7 @@ __all__ = [
     "list_models",
     "list_prompt_sets",
     "load_model",
+    "losses",
     "resolve_prompts",
     "save_model",
 ]

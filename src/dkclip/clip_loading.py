@@ -19,8 +19,9 @@ from open_clip.model import CLIP
 logger = logging.getLogger(__name__)
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
-# Non-tensor entries of OpenAI's JIT archives.
-_JIT_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+# Entries of OpenAI's JIT archives (and of scripted open_clip models) that are not weights: metadata and the
+# causal text mask, which the model rebuilds itself.
+_NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size", "attn_mask")
 _MAX_LISTED = 8
 
 
@@ -84,7 +85,7 @@ def _unwrap_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path} does not contain a state dict")
     state = {}
     for key, value in raw.items():
-        if key in _JIT_EXTRA_KEYS or not isinstance(value, torch.Tensor):
+        if key.rsplit(".", 1)[-1] in _NON_WEIGHT_KEYS or not isinstance(value, torch.Tensor):
             continue
         for prefix in ("module.", "clip."):
             if key.startswith(prefix):
@@ -100,7 +101,7 @@ def describe_vit(state: dict[str, torch.Tensor]) -> str:
         return "not a CLIP ViT checkpoint (no visual.conv1.weight)"
     layers = len({k.split(".")[3] for k in state if k.startswith("visual.transformer.resblocks.")})
     pos = state.get("visual.positional_embedding")
-    grid = int(round((pos.shape[0] - 1) ** 0.5)) if pos is not None else 0
+    grid = round((pos.shape[0] - 1) ** 0.5) if pos is not None else 0
     patch = conv.shape[-1]
     return f"ViT width {conv.shape[0]}, {layers} layers, patch {patch}, {grid * patch} px"
 

@@ -135,10 +135,8 @@ class DKClip(nn.Module):
             video_feat = frame_feats.mean(dim=1)
 
         scores = snippet_scores(video_feat, snippets, self.logit_scale, cfg.nrm_eps)
-        if cfg.use_nrm:
-            kept = keep_mask(scores.detach(), cfg.nrm_theta)
-        else:
-            kept = torch.ones_like(scores, dtype=torch.bool)
+        # Without the NRM nothing is erased; a* still weights the local fusion.
+        kept = keep_mask(scores.detach(), cfg.nrm_theta) if cfg.use_nrm else torch.ones_like(scores, dtype=torch.bool)
 
         text = self.text().to(video_feat.dtype)  # (K, E)
         text = text.unsqueeze(0).expand(batch, -1, -1)

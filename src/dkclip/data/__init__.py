@@ -1,0 +1,69 @@
+"""The data pipeline: list files, media readers, frame sampling, clip transforms, mixing, and the loader.
+
+Building a training and a test loader from list files::
+
+    from dkclip.data import build_dataset, build_loader, MixupFMix
+
+    train_ds = build_dataset("DFEW_set_1_train.txt", "train", root="/data/DFEW", num_classes=7,
+                             rewrites=["/data/EECS-IoannisLab/datasets/DFEW/DFEW_Frame_Face=/data/DFEW/frames"])
+    test_ds = build_dataset("DFEW_set_1_test.txt", "test", root="/data/DFEW", num_classes=7)
+    train_loader = build_loader(train_ds, batch_size=8, num_workers=8, seed=0)   # shuffled, drop_last
+    test_loader = build_loader(test_ds, batch_size=16, num_workers=8)            # in order, all clips
+    mix = MixupFMix(num_classes=7)
+    for batch in train_loader:
+        video, target = mix(batch["video"].cuda(), batch["label"].cuda())       # (B, T, 3, S, S), (B, K)
+    print(train_loader.report.summary())
+
+See ``docs/data.md`` for formats, options and the bad-input policy.
+"""
+
+from .annotations import PathRewrite, VideoRecord, detect_format, load_annotations
+from .dataset import (
+    ClipDataset,
+    ClipLoader,
+    DataReport,
+    SkippedSample,
+    build_dataset,
+    build_loader,
+    collate_clips,
+    worker_init_fn,
+)
+from .errors import AnnotationError, DataError, MediaError, SampleError
+from .media import AutoReader, FrameFolderReader, VideoFileReader, list_frame_files, natural_key
+from .mixing import MixupFMix, fmix_mask, smooth_one_hot
+from .sampling import SegmentSampler, eval_indices, train_indices
+from .transforms import EvalTransform, Normalize, TrainTransform, build_transform
+
+__all__ = [
+    "AnnotationError",
+    "AutoReader",
+    "ClipDataset",
+    "ClipLoader",
+    "DataError",
+    "DataReport",
+    "EvalTransform",
+    "FrameFolderReader",
+    "MediaError",
+    "MixupFMix",
+    "Normalize",
+    "PathRewrite",
+    "SampleError",
+    "SegmentSampler",
+    "SkippedSample",
+    "TrainTransform",
+    "VideoFileReader",
+    "VideoRecord",
+    "build_dataset",
+    "build_loader",
+    "build_transform",
+    "collate_clips",
+    "detect_format",
+    "eval_indices",
+    "fmix_mask",
+    "list_frame_files",
+    "load_annotations",
+    "natural_key",
+    "smooth_one_hot",
+    "train_indices",
+    "worker_init_fn",
+]

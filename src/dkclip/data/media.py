@@ -154,6 +154,8 @@ class VideoFileReader:
             return hit
         import av
 
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise MediaError.at(path, "zero-length video (empty file)")
         try:
             with av.open(path) as container:
                 if not container.streams.video:

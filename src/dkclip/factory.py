@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import torch
 
 from .clip_loading import build_clip, create_clip, get_tokenizer
 from .config import DKClipConfig
+from .fileio import atomic_write, atomic_write_text
 from .model.dkclip import DKClip
 from .prompts import class_names_for, resolve_prompts
 from .registry import get_model_config
@@ -53,26 +53,14 @@ def create_model(
     return create_model_from_config(DKClipConfig.from_dict(data), clip_weights)
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_model(model: DKClip, directory: str | os.PathLike) -> Path:
     """Write ``model.safetensors`` and ``config.json`` (atomically) into ``directory``."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(model.config.to_json()))
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write_text(directory / CONFIG_NAME, model.config.to_json())
     return directory
 
 

@@ -1,0 +1,93 @@
+"""Evaluation: predictions over a (sharded) loader, gathered across ranks, and the UAR/WAR reports.
+
+Per view the model gives softmax(z_g) (global head) and softmax(z_l) (fused local head); both are summed over
+views (clips × crops) and the fused score is their sum (SPEC §1.11). The paper reports the global head.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .distributed import DistInfo, all_gather_cat
+from .metrics import ClassificationReport, report
+
+HEADS = ("global", "local", "fused")
+
+
+@dataclass
+class Predictions:
+    indices: np.ndarray  # dataset indices, sorted
+    labels: np.ndarray
+    probs: dict[str, np.ndarray]  # head -> (n, K) scores summed over views
+
+    def report(self, head: str, class_names: list[str]) -> ClassificationReport:
+        return report(self.labels, self.probs[head].argmax(axis=1), class_names)
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torch.dtype | None = None,
+            progress: Any = None) -> Predictions:
+    """Run ``model`` over ``loader`` (each rank its shard) and gather every rank's results, in index order."""
+    was_training = model.training
+    model.eval()
+    device = info.device
+    indices, labels, global_p, local_p = [], [], [], []
+    for batch in loader if progress is None else progress(loader):
+        video = batch["video"].to(device, non_blocking=True)
+        views = 1
+        if video.dim() == 6:  # (B, V, T, 3, H, W): multi-view
+            views = video.shape[1]
+            video = video.flatten(0, 1)
+        with autocast_context(device, amp_dtype):
+            out = model(video)
+        b = video.shape[0] // views
+        global_p.append(out.logits.float().softmax(-1).view(b, views, -1).sum(1))
+        local_p.append(out.fused_local_logits.float().softmax(-1).view(b, views, -1).sum(1))
+        labels.append(batch["label"].to(device))
+        indices.append(batch["index"].to(device))
+    model.train(was_training)
+    k = model.module.num_classes if hasattr(model, "module") else model.num_classes
+    empty = torch.zeros(0, k, device=device)
+    cat = {
+        "global": torch.cat(global_p) if global_p else empty,
+        "local": torch.cat(local_p) if local_p else empty,
+    }
+    idx = all_gather_cat(torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long, device=device), info)
+    lab = all_gather_cat(torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long, device=device), info)
+    probs = {h: all_gather_cat(p, info) for h, p in cat.items()}
+    order = torch.argsort(idx)
+    probs_np = {h: p[order].cpu().numpy() for h, p in probs.items()}
+    probs_np["fused"] = probs_np["global"] + probs_np["local"]
+    return Predictions(idx[order].cpu().numpy(), lab[order].cpu().numpy(), probs_np)
+
+
+def summarize(preds: Predictions, class_names: list[str]) -> dict[str, Any]:
+    return {head: preds.report(head, class_names).as_dict() for head in HEADS}
+
+
+def format_table(rep: ClassificationReport, title: str = "") -> str:
+    """A Markdown table: per-class recall, UAR and WAR in percent."""
+    names = rep.class_names
+    header = "| " + " | ".join([*names, "UAR", "WAR"]) + " |"
+    rule = "|" + "---|" * (len(names) + 2)
+    cells = ["-" if np.isnan(r) else f"{100 * r:.2f}" for r in rep.recall]
+    row = "| " + " | ".join([*cells, f"{100 * rep.uar:.2f}", f"{100 * rep.war:.2f}"]) + " |"
+    lines = [title] if title else []
+    return "\n".join([*lines, header, rule, row])
+
+
+def write_report_files(rep: ClassificationReport, out_dir: Path, stem: str, title: str = "") -> None:
+    rep.write_csv(out_dir / f"{stem}_confusion.csv")
+    rep.plot(out_dir / f"{stem}_confusion.png", title=title)

@@ -312,7 +312,8 @@ def _draw_brow(pen: Pen, app: Appearance, st: FaceState, side: int) -> None:
                     cy - app.brow_arch * 2.0 - 0.07 * i1 - 0.13 * i2 + 0.08 * i4 + 0.03 * i9])
     curve = _bezier(inner, mid, outer, 10)
     thick = app.brow_thick * np.linspace(1.15, 0.55, 10)
-    brow_col = shade(app.hair, 0.7) if sum(app.hair) < 450 else shade(app.hair, 0.45)
+    # brows stay much darker than the skin whatever the hair colour, or AU1/2/4 vanish on dark skin
+    brow_col = tuple(min(h, s) for h, s in zip(shade(app.hair, 0.7), shade(app.skin, 0.4), strict=True))
     pen.poly(_band(curve, thick), brow_col)
 
 
@@ -323,8 +324,8 @@ def _mouth_geometry(app: Appearance, st: FaceState) -> dict[str, np.ndarray]:
         sgn = -1.0 if side == 0 else 1.0
         i12, i14, i15, i20 = (st.side(a, side) for a in (12, 14, 15, 20))
         i23, i24, i17 = st.side(23, side), st.side(24, side), st.side(17, side)
-        x = sgn * (app.mouth_w + 0.08 * i12 + 0.11 * i20 - 0.05 * i14 - 0.07 * i23 - 0.03 * i24)
-        y = app.mouth_y - 0.14 * i12 - 0.03 * i14 + 0.12 * i15 + 0.03 * i20 + 0.035 * i17
+        x = sgn * (app.mouth_w + 0.08 * i12 + 0.11 * i20 - 0.06 * i14 - 0.07 * i23 - 0.03 * i24)
+        y = app.mouth_y - 0.14 * i12 - 0.045 * i14 + 0.12 * i15 + 0.03 * i20 + 0.035 * i17
         corners.append((x, y))
     i10, i17, i23, i24 = st.both(10), st.both(17), st.both(23), st.both(24)
     i20, i12 = st.both(20), max(st.side(12, 0), st.side(12, 1))
@@ -334,7 +335,7 @@ def _mouth_geometry(app: Appearance, st: FaceState) -> dict[str, np.ndarray]:
     ui = app.mouth_y - 0.25 * gap - 0.08 * i10
     li = max(ui, app.mouth_y + 0.75 * gap - 0.03 * i17 + 0.1 * jaw * (gap > 0.05))
     uo = ui - app.lip_th * thick - 0.01
-    lo = li + 1.3 * app.lip_th * thick - 0.025 * i17
+    lo = li + 1.3 * app.lip_th * thick - 0.04 * i17
     (xr, yr), (xl, yl) = corners
     s = _T17
     xs = (xr * (1 - s) + xl * (1 + s)) / 2.0
@@ -388,10 +389,10 @@ def _draw_mouth(pen: Pen, app: Appearance, st: FaceState, m: dict[str, np.ndarra
         sgn = -1.0 if side == 0 else 1.0
         cx, cy = m["corner"][side]
         i14, i15, i20 = st.side(14, side), st.side(15, side), st.side(20, side)
-        if i14 > 0.1:
-            col = mix(skin, dark, 0.35 + 0.6 * i14)
-            pen.line(np.array([[cx + sgn * 0.035, cy - 0.05], [cx + sgn * 0.06, cy], [cx + sgn * 0.035, cy + 0.05]]),
-                     col, 0.02)
+        if i14 > 0.1:  # dimple: a crescent beside the tightened corner
+            col = mix(skin, dark, 0.4 + 0.6 * i14)
+            dimple = np.array([[0.03, -0.08], [0.075, -0.01], [0.065, 0.05], [0.03, 0.08]]) * [sgn, 1.0] + [cx, cy]
+            pen.line(dimple, col, 0.018 + 0.016 * i14)
         if i15 > 0.1:
             col = mix(skin, dark, 0.3 + 0.55 * i15)
             pen.line(np.array([[cx + sgn * 0.01, cy + 0.03], [cx + sgn * 0.03, cy + 0.14 * (0.4 + i15)]]), col, 0.02)
@@ -403,10 +404,10 @@ def _draw_mouth(pen: Pen, app: Appearance, st: FaceState, m: dict[str, np.ndarra
     if i17 > 0.1:
         col = mix(skin, dark, 0.3 + 0.6 * i17)
         xs2 = np.linspace(-0.16, 0.16, 9)
-        pen.line(np.stack([xs2, lo_c + 0.06 - 0.04 * (xs2 / 0.16) ** 2], 1), col, 0.022)
+        pen.line(np.stack([xs2, lo_c + 0.06 - 0.04 * (xs2 / 0.16) ** 2], 1), col, 0.022 + 0.012 * i17)
         rng = [(-0.08, 0.16), (0.0, 0.19), (0.08, 0.16), (-0.04, 0.24), (0.05, 0.24)]
         for dx, dy in rng:
-            pen.ellipse(dx, lo_c + dy * 0.85, 0.018 * i17, 0.014 * i17, col)
+            pen.ellipse(dx, lo_c + dy * 0.85, 0.024 * i17, 0.018 * i17, col)
     if i24 > 0.1:
         col = mix(skin, dark, 0.25 + 0.5 * i24)
         uo_c = float(m["upper_outer"][8])

@@ -91,7 +91,7 @@ def sample_appearance(identity: int, rng: np.random.Generator, accessories: floa
     s = np.asarray(skin, dtype=np.float64)
     lips = tuple(int(v) for v in np.clip(s * np.array([0.80, 0.52, 0.52]) + np.array([30, 0, 4]), 0, 255))
     hair_style = str(rng.choice(HAIR_STYLES, p=[0.3, 0.22, 0.08, 0.12, 0.14, 0.14]))
-    hair = HAIR_COLOURS[int(rng.integers(len(HAIR_COLOURS)))]
+    hair = HAIR_COLOURS[int(rng.choice(len(HAIR_COLOURS), p=[0.24, 0.2, 0.16, 0.1, 0.1, 0.08, 0.07, 0.05]))]
     age = u(0.5, 1.0) if hair in (HAIR_COLOURS[6], HAIR_COLOURS[7]) else u(0.0, 0.6)
     beard = str(rng.choice(BEARDS, p=[0.72, 0.1, 0.1, 0.08]))
     glasses = "none"

@@ -108,6 +108,8 @@ class ClipDataset(Dataset[dict[str, Any]]):
         self.skipped: list[SkippedSample] = []
         self._bad: set[int] = set()
         self.generator = torch.Generator()
+        self.seed = seed
+        self.epoch: int | None = None  # set by set_epoch(): per-sample seeding
         self.reseed(seed)
         self.records: list[VideoRecord] = []
         for rec in records:
@@ -121,6 +123,19 @@ class ClipDataset(Dataset[dict[str, Any]]):
     def reseed(self, seed: int) -> None:
         """Restart the random stream (called per worker by :func:`worker_init_fn`)."""
         self.generator.manual_seed(int(seed) % (2**63))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Seed every sample's randomness from (seed, epoch, index) from now on.
+
+        Augmentation then no longer depends on which worker loads a sample or in which order, so a training
+        run resumed mid-epoch, or run with another number of workers or processes, sees identical clips.
+        """
+        self.epoch = epoch
+
+    def _seed_sample(self, index: int) -> None:
+        if self.epoch is not None:
+            state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1, np.uint64)[0]
+            self.generator.manual_seed(int(state) % (2**63))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -152,6 +167,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
                 "skipped": []}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        self._seed_sample(index)
         try:
             return self.load(index)
         except _MEDIA_FAILURES as exc:

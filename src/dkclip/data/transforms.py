@@ -147,7 +147,10 @@ class Normalize:
     def __call__(self, video: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.mean, dtype=torch.float32).view(3, 1, 1) * 255
         inv_std = 1.0 / (torch.tensor(self.std, dtype=torch.float32).view(3, 1, 1) * 255)
-        return (video.to(torch.float32) - mean).mul_(inv_std)  # out of place: never mutates the input
+        # One pass to a new contiguous float tensor (the uint8 work runs channels-last, torchvision's fast
+        # path for antialiased resizing; the model wants the default layout), then in-place arithmetic.
+        out = video.to(torch.float32, memory_format=torch.contiguous_format, copy=True)
+        return out.sub_(mean).mul_(inv_std)
 
 
 _GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights

@@ -103,7 +103,7 @@ class RunSection:
     name: str | None = None  # run directory name (default: config name + time)
     seed: int = 1024
     device: str = "auto"
-    amp: Literal["auto", "bf16", "fp16", "off"] = "auto"  # auto: bf16 on GPUs that support it, off on CPU
+    amp: Literal["auto", "bf16", "fp16", "fp32"] = "auto"  # auto: bf16 (else fp16) on GPU, fp32 on CPU
     grad_checkpointing: bool = False
     log_every: int = 20
     tensorboard: bool = True
@@ -166,6 +166,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "2e-6" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)

@@ -26,8 +26,8 @@ from torch.nn.parallel import DistributedDataParallel
 from .. import create_model
 from ..data import MixupFMix, build_dataset, build_loader, smooth_one_hot
 from ..data.dataset import ClipDataset
-from ..fileio import atomic_write_json, atomic_write_text
 from ..factory import save_model
+from ..fileio import atomic_write_json, atomic_write_text
 from ..losses import DKClipLoss
 from ..model.dkclip import DKClip
 from .checkpoint import FORMAT, VERSION, atomic_save, load_training_state, rng_state, set_rng_state
@@ -57,7 +57,7 @@ class TrainState:
 # ----------------------------------------------------------------------------------------------- set-up
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
     """(autocast dtype or None, whether a GradScaler is needed)."""
-    if mode == "off" or (mode == "auto" and device.type != "cuda"):
+    if mode == "fp32" or (mode == "auto" and device.type != "cuda"):
         return None, False
     if mode == "fp16":
         return torch.float16, device.type == "cuda"

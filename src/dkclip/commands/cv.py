@@ -1,0 +1,43 @@
+"""``dkclip cv CONFIG --folds 1-5``: k-fold training and the paper-style mean ± std table."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+
+def parse_folds(text: str) -> list[int]:
+    """'1-5' -> [1..5]; '1,3' -> [1, 3]."""
+    folds: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            folds.extend(range(int(lo), int(hi) + 1))
+        else:
+            folds.append(int(part))
+    if not folds:
+        raise ValueError(f"no folds in {text!r}")
+    return folds
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cv", help="train and evaluate every fold; write the mean ± std table")
+    p.add_argument("config", help="config name or YAML path; list paths use the placeholder {fold}")
+    p.add_argument("--folds", default="1-5", help="e.g. 1-5 or 1,3 (default 1-5)")
+    p.add_argument("--name", default=None, help="base run name (default: the config name)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.config import ConfigError, load_config
+    from ..engine.crossval import run_cv
+
+    try:
+        cfg = load_config(args.config, args.overrides)
+        name = args.name or str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
+        run_cv(cfg, parse_folds(args.folds), name)
+    except (ConfigError, FileNotFoundError, ValueError, OSError) as exc:
+        logging.getLogger("dkclip").error("%s", exc)
+        return 2
+    return 0

@@ -1,0 +1,45 @@
+"""``dkclip evaluate MODEL``: full-set UAR/WAR, per-class recall and confusion matrices of a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a trained model on a list file")
+    p.add_argument("model", help="a run directory, its best/ directory, or a last.pt checkpoint")
+    p.add_argument("--config", default=None,
+                   help="config for the data settings (default: the run's config.yaml when MODEL is in a run)")
+    p.add_argument("--list", dest="list_file", default=None, help="list file to evaluate (default: data.test_list)")
+    p.add_argument("--clips", type=int, default=None, help="temporal views per clip (multi-view test)")
+    p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per view")
+    p.add_argument("--out", default=None, help="output directory (default: RUN/eval-<list name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine.config import ConfigError, load_config
+    from ..engine.evaluate import evaluate
+
+    model_path = Path(args.model)
+    config = args.config
+    if config is None:
+        for candidate in (model_path / "config.yaml", model_path.parent / "config.yaml"):
+            if candidate.is_file():
+                config = candidate
+                break
+    overrides = list(args.overrides)
+    if args.clips is not None:
+        overrides.append(f"eval.num_clips={args.clips}")
+    if args.crops is not None:
+        overrides.append(f"eval.num_crops={args.crops}")
+    try:
+        cfg = load_config(config, overrides)
+        evaluate(model_path, cfg, args.list_file, args.out)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        logging.getLogger("dkclip").error("%s", exc)
+        return 2
+    return 0

@@ -1,0 +1,84 @@
+"""``cv``: run the k folds of a protocol and write the paper-style table (per-class accuracy, UAR and WAR per
+fold, mean ± std) in Markdown and CSV.
+
+List paths in the config carry a ``{fold}`` placeholder (``lists/DFEW_set_{fold}_train.txt``). Each fold is an
+ordinary run (``<name>-fold<k>``); a fold whose ``results.json`` exists is not trained again, and an
+interrupted fold resumes from its ``last.pt``, so ``cv`` itself can be re-run until it completes.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..fileio import atomic_write_text
+from .config import ConfigError, TrainConfig
+from .trainer import train
+
+
+def fold_config(cfg: TrainConfig, fold: int, name: str) -> TrainConfig:
+    fold_cfg = copy.deepcopy(cfg)
+    d = fold_cfg.data
+    for attr in ("train_list", "val_list", "test_list"):
+        value = getattr(d, attr)
+        if value is not None:
+            setattr(d, attr, value.replace("{fold}", str(fold)))
+    fold_cfg.run.name = f"{name}-fold{fold}"
+    return fold_cfg
+
+
+def run_cv(cfg: TrainConfig, folds: list[int], name: str) -> dict[str, Any]:
+    if not cfg.data.train_list or "{fold}" not in cfg.data.train_list:
+        raise ConfigError("data.train_list must contain the placeholder {fold} for cross-validation")
+    if not cfg.data.test_list:
+        raise ConfigError("data.test_list is not set")
+    results: dict[int, dict[str, Any]] = {}
+    for fold in folds:
+        fold_cfg = fold_config(cfg, fold, name)
+        run_dir = Path(fold_cfg.run.output_dir) / fold_cfg.run.name
+        result_file = run_dir / "results.json"
+        if not result_file.is_file():
+            resume = run_dir if (run_dir / "last.pt").is_file() else None
+            train(fold_cfg, config_name=name, resume=resume)
+        results[fold] = json.loads(result_file.read_text())
+    out_dir = Path(cfg.run.output_dir) / f"{name}-cv"
+    table = cv_table(results, cfg.eval.head)
+    atomic_write_text(out_dir / "cv_results.md", table["markdown"] + "\n")
+    atomic_write_text(out_dir / "cv_results.csv", table["csv"])
+    print(table["markdown"])
+    print(f"cross-validation table: {out_dir / 'cv_results.md'}")
+    return table
+
+
+def cv_table(results: dict[int, dict[str, Any]], head: str = "global") -> dict[str, Any]:
+    folds = sorted(results)
+    first = results[folds[0]]["heads"][head]
+    names = list(first["per_class_recall"])
+    rows = []
+    for fold in folds:
+        h = results[fold]["heads"][head]
+        recalls = [h["per_class_recall"][n] for n in names]
+        rows.append([np.nan if r is None else 100 * r for r in recalls] + [100 * h["uar"], 100 * h["war"]])
+    data = np.array(rows, dtype=float)
+    mean, std = np.nanmean(data, axis=0), np.nanstd(data, axis=0)
+    columns = [*names, "UAR", "WAR"]
+    note = results[folds[0]].get("selection_note", "")
+    md = [f"{head} head; {note}", "", "| fold | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for fold, row in zip(folds, data, strict=True):
+        md.append(f"| {fold} | " + " | ".join("-" if np.isnan(v) else f"{v:.2f}" for v in row) + " |")
+    md.append("| mean ± std | " + " | ".join(f"{m:.2f} ± {s:.2f}" for m, s in zip(mean, std, strict=True)) + " |")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["fold", *columns])
+    for fold, row in zip(folds, data, strict=True):
+        writer.writerow([fold, *[f"{v:.4f}" for v in row]])
+    writer.writerow(["mean", *[f"{v:.4f}" for v in mean]])
+    writer.writerow(["std", *[f"{v:.4f}" for v in std]])
+    return {"markdown": "\n".join(md), "csv": buffer.getvalue(), "mean": dict(zip(columns, mean.tolist(),
+                                                                                    strict=True))}

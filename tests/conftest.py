@@ -31,8 +31,3 @@ def tiny_clip_file(tmp_path_factory: pytest.TempPathFactory, tiny_arch: dict) ->
     path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
     torch.save(clip.state_dict(), path)
     return path
-
-
-def random_video(batch: int = 2, frames: int = 16, size: int = 112, seed: int = 0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, frames, 3, size, size, generator=gen)

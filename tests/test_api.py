@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import dkclip
-from conftest import random_video
 from dkclip.prompts import PROMPT_SETS, read_prompt_csv, resolve_prompts
+from video_helpers import random_video
 
 
 def test_registry_names() -> None:

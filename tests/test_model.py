@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import dkclip
-from conftest import random_video
 from dkclip.clip_loading import build_clip
 from dkclip.model.nrm import keep_mask, snippet_scores
+from video_helpers import random_video
 
 
 def test_avgpool_equals_open_clip_encode_image(tiny_arch: dict, tiny_clip_file: Path) -> None:

@@ -16,7 +16,7 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert blocks, "README has no Python example"
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    exec(compile(blocks[0], "README.md", "exec"), namespace)  # our own documentation
     out = namespace["out"]
     assert out.logits.shape == (2, 7) and out.local_logits.shape == (2, 4, 7)
     assert (tmp_path / "export" / "model.safetensors").is_file()

@@ -14,6 +14,7 @@ Goal (issue 2): forward <= 1.10x and forward+backward <= 1.15x the plain CLIP im
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 from collections.abc import Callable
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = parser.parse_args()
+    logging.getLogger("dkclip").setLevel(logging.ERROR)  # random init is intended here: speed only
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -35,7 +35,7 @@ _AU_OR_PROMPTS: tuple[str, ...] = (
 )
 _MAFW_EXTRA: tuple[str, ...] = ("contempt", "anxiety", "helplessness", "disappointment")
 
-# FACS names of the AUs in the paper's Table 1.
+# FACS names of the action units DK-CLIP's prompts and the synthetic generator use (the one source of them).
 AU_NAMES: dict[int, str] = {
     1: "inner brow raiser",
     2: "outer brow raiser",
@@ -46,13 +46,17 @@ AU_NAMES: dict[int, str] = {
     9: "nose wrinkler",
     10: "upper lip raiser",
     12: "lip corner puller",
+    14: "dimpler",
     15: "lip corner depressor",
     17: "chin raiser",
     20: "lip stretcher",
+    23: "lip tightener",
     24: "lip pressor",
-    25: "lip part",
+    25: "lips part",
     26: "jaw drop",
 }
+# The paper writes AU25 as "lip part" ("Happiness with cheek raiser, lip corner puller or lip part.").
+_PAPER_AU_NAMES: dict[int, str] = {**AU_NAMES, 25: "lip part"}
 
 # Paper Table 1: primary AUs of each basic expression (neutral has none).
 TABLE1_AUS: dict[str, tuple[int, ...]] = {
@@ -68,7 +72,7 @@ TABLE1_AUS: dict[str, tuple[int, ...]] = {
 
 def _paper_wording(name: str) -> str:
     """"Happiness with cheek raiser, lip corner puller or lip part." for any class of Table 1."""
-    aus = [AU_NAMES[a] for a in TABLE1_AUS.get(name, ())]
+    aus = [_PAPER_AU_NAMES[a] for a in TABLE1_AUS.get(name, ())]
     title = name.capitalize()
     if not aus:
         return f"{title}."

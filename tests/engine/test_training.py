@@ -132,3 +132,45 @@ def test_training_lowers_the_loss_and_writes_a_complete_run(synth_root: Path, tm
     assert again["heads"]["global"]["confusion"] == result["heads"]["global"]["confusion"]
     assert cli_main(["export", str(run_dir / "last.pt"), "--out", str(tmp_path / "export")]) == 0
     assert (tmp_path / "export" / "model.safetensors").is_file()
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(synth_root: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import dkclip.engine.trainer as trainer_module
+
+    calls = {"n": 0}
+    original = trainer_module.Trainer._optimizer_step
+
+    def interrupt_on_third(self: trainer_module.Trainer) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", interrupt_on_third)
+    cfg = config_from_dict(tiny_config(synth_root, tmp_path, run={"name": "ctrlc"}))
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    state = load_training_state(tmp_path / "ctrlc" / "last.pt")
+    assert state["step"] == 2 and (state["epoch"], state["chunk"]) == (1, 0)
+
+
+def test_test_max_selection_is_labelled(synth_root: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(synth_root, tmp_path, run={"name": "tmax"}, eval={"select": "test-max", "metric": "war"},
+                      data={"test_list": str(synth_root / "set_1_test.txt")}, schedule={"epochs": 2})
+    run_dir = train(config_from_dict(cfg))
+    result = json.loads((run_dir / "results.json").read_text())
+    assert result["selection"] == "test-max" and "TEST split" in result["selection_note"]
+    best = json.loads((run_dir / "best" / "metrics.json").read_text())
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert best["war"] == max(h["test_global_war"] for h in history)
+
+
+def test_amp_resolution() -> None:
+    from dkclip.engine.trainer import resolve_amp
+
+    cpu = torch.device("cpu")
+    assert resolve_amp("auto", cpu) == (None, False)
+    assert resolve_amp("fp32", cpu) == (None, False)
+    assert resolve_amp("bf16", cpu) == (torch.bfloat16, False)
+    assert resolve_amp("fp16", torch.device("cuda", 0)) == (torch.float16, True)

@@ -122,7 +122,9 @@ def build_datasets(cfg: TrainConfig, model: DKClip) -> tuple[ClipDataset, ClipDa
     size, k = model.config.image_size, model.num_classes
     eval_frames = d.eval_num_frames or d.num_frames
     eval_extra = {"num_clips": cfg.eval.num_clips, "num_crops": cfg.eval.num_crops}
-    train = _dataset(cfg, d.train_list, "train", d.num_frames, size, k)
+    a = cfg.augment
+    train = _dataset(cfg, d.train_list, "train", d.num_frames, size, k, scales=tuple(a.crop_scales),
+                     flip_p=a.flip_p, jitter_p=a.color_jitter_p, gray_p=a.grayscale_p)
     val = None
     if d.val_list:
         val = _dataset(cfg, d.val_list, "test", eval_frames, size, k, **eval_extra)

@@ -63,7 +63,7 @@ class DKClip(nn.Module):
             self.prompt_visual_proj = nn.Parameter(torch.randn(width, embed) * width**-0.5)
             self.cmam = CrossModalAttention(embed, config.cmam_layers, config.cmam_gamma_init,
                                             config.cmam_gamma_per_channel, config.cmam_residual)
-        scale = config.logit_scale if config.logit_scale is not None else float(clip.logit_scale.exp())
+        scale = config.logit_scale if config.logit_scale is not None else float(clip.logit_scale.detach().exp())
         self.logit_scale = float(scale)
 
     # ------------------------------------------------------------------ helpers

@@ -17,31 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..prompts import DFEW_CLASSES, MAFW_CLASSES
+from ..prompts import AU_NAMES, DFEW_CLASSES, MAFW_CLASSES
 
 # Every AU the renderer draws, in the order of the per-frame intensity vectors.
 AU_IDS: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26)
 AU_INDEX: dict[int, int] = {au: i for i, au in enumerate(AU_IDS)}
-
-AU_NAMES: dict[int, str] = {
-    1: "inner brow raiser",
-    2: "outer brow raiser",
-    4: "brow lowerer",
-    5: "upper lid raiser",
-    6: "cheek raiser",
-    7: "lid tightener",
-    9: "nose wrinkler",
-    10: "upper lip raiser",
-    12: "lip corner puller",
-    14: "dimpler",
-    15: "lip corner depressor",
-    17: "chin raiser",
-    20: "lip stretcher",
-    23: "lip tightener",
-    24: "lip pressor",
-    25: "lips part",
-    26: "jaw drop",
-}
 
 
 @dataclass(frozen=True)

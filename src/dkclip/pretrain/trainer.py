@@ -1,0 +1,182 @@
+"""``dkclip pretrain``: CLIP's symmetric InfoNCE with a learnable temperature, both towers, on AU-captioned
+synthetic frames. Resumable (``state.pt`` every ``save_every`` steps, written atomically); the result is a
+CLIP state dict in safetensors that ``create_model(..., clip_weights=...)`` loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from ..clip_loading import build_clip, get_tokenizer
+from ..engine.checkpoint import atomic_save, load_training_state
+from ..engine.schedule import WarmupCosineSchedule
+from ..fileio import atomic_write, atomic_write_json
+from ..prompts import PROMPT_SETS
+from ..registry import get_model_config
+from ..synth import ClipSpec, SynthConfig, render_clip
+from .data import IDENTITY_SEED_BASE, CaptionedFrameBatches, StreamConfig
+
+logger = logging.getLogger(__name__)
+STATE_FORMAT = "dkclip-train-state"
+
+
+@dataclass
+class PretrainConfig:
+    model: str = "dkclip-tiny"
+    out_dir: str = "runs/pretrain"
+    seed: int = 0
+    steps: int = 4000
+    clips_per_batch: int = 16
+    frames_per_clip: int = 8
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.01
+    workers: int = 1
+    log_every: int = 20
+    save_every: int = 200
+    eval_every: int = 500
+    threads: int = 0  # torch threads in the training process (0: default)
+
+
+def clip_param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
+    return [{"params": decay, "lr": lr, "weight_decay": weight_decay},
+            {"params": no_decay, "lr": lr, "weight_decay": 0.0}]
+
+
+def contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor,
+                     logit_scale: torch.Tensor) -> torch.Tensor:
+    image_features = F.normalize(image_features, dim=-1)
+    text_features = F.normalize(text_features, dim=-1)
+    logits = logit_scale.exp().clamp(max=100) * image_features @ text_features.T
+    labels = torch.arange(logits.shape[0], device=logits.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+class ZeroShotProbe:
+    """A fixed held-out set of clean apex frames (identities of a separate seed) scored with a prompt set."""
+
+    def __init__(self, image_size: int, per_class: int = 12, seed: int = 99, num_classes: int = 7) -> None:
+        frames, labels = [], []
+        synth = SynthConfig(size=image_size)
+        for k in range(num_classes):
+            for i in range(per_class):
+                idx = k * per_class + i
+                spec = ClipSpec(clip_id=f"z{idx}", label=k, identity=idx, num_frames=16, index=idx,
+                                seed=IDENTITY_SEED_BASE + 10_000 + seed, noisy=False, config=synth)
+                video, truth = render_clip(spec, noise=False)
+                frames.append(video[int(np.argmax(truth.envelope))])
+                labels.append(k)
+        images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255.0
+        from ..config import IMAGENET_MEAN, IMAGENET_STD
+
+        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        self.images = (images - mean) / std
+        self.labels = torch.tensor(labels)
+        self.num_classes = num_classes
+
+    @torch.no_grad()
+    def accuracy(self, model: torch.nn.Module, tokenizer: object, prompt_set: str) -> float:
+        was = model.training
+        model.eval()
+        text = F.normalize(model.encode_text(tokenizer(list(PROMPT_SETS[prompt_set]))), dim=-1)
+        image = F.normalize(model.encode_image(self.images), dim=-1)
+        pred = (image @ text.T).argmax(-1)
+        recalls = [(pred[self.labels == k] == k).float().mean().item() for k in range(self.num_classes)]
+        model.train(was)
+        return float(np.mean(recalls))  # UAR
+
+
+def save_clip_weights(model: torch.nn.Module, path: Path, dtype: torch.dtype = torch.float16) -> Path:
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in model.state_dict().items()}
+    return atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+
+
+def pretrain(cfg: PretrainConfig) -> Path:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arch = get_model_config(cfg.model).clip
+    torch.manual_seed(cfg.seed)
+    model = build_clip(arch)
+    tokenizer = get_tokenizer(arch)
+    optimizer = torch.optim.AdamW(clip_param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr,
+                                  betas=(0.9, 0.98), eps=1e-6)
+    schedule = WarmupCosineSchedule(optimizer, cfg.steps, cfg.warmup_steps, cfg.min_lr_ratio)
+    step = 0
+    state_path = out / "state.pt"
+    if state_path.is_file():
+        state = load_training_state(state_path)
+        if json.loads(state["config"]) != asdict(cfg):
+            raise ValueError(f"{state_path} was written with another configuration; use another --out")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["scheduler"])
+        step = int(state["step"])
+        logger.info("resuming pretraining at step %d", step)
+    else:
+        atomic_write_json(out / "pretrain_config.json", asdict(cfg))
+    stream = StreamConfig(seed=cfg.seed, clips_per_batch=cfg.clips_per_batch, frames_per_clip=cfg.frames_per_clip,
+                          image_size=arch["vision_cfg"]["image_size"])
+    dataset = CaptionedFrameBatches(stream, tokenizer, cfg.steps)
+    loader = DataLoader(dataset, batch_size=None, sampler=range(step, cfg.steps), num_workers=cfg.workers,
+                        persistent_workers=False, prefetch_factor=4 if cfg.workers else None)
+    probe = ZeroShotProbe(stream.image_size)
+
+    def save_state() -> None:
+        atomic_save({"format": STATE_FORMAT, "version": 1, "model": model.state_dict(),
+                     "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "step": step,
+                     "config": json.dumps(asdict(cfg))}, state_path)
+
+    model.train()
+    started = time.perf_counter()
+    images_seen = 0
+    log_file = out / "pretrain_log.jsonl"
+    for batch in loader:
+        loss = contrastive_loss(model.encode_image(batch["images"]), model.encode_text(batch["tokens"]),
+                                model.logit_scale)
+        if not math.isfinite(loss.item()):
+            raise RuntimeError(f"non-finite contrastive loss at step {step}; last good state: {state_path}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        step += 1
+        images_seen += batch["images"].shape[0]
+        record = None
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            elapsed = time.perf_counter() - started
+            record = {"step": step, "loss": round(loss.item(), 4), "scale": round(model.logit_scale.exp().item(), 2),
+                      "lr": optimizer.param_groups[0]["lr"], "images_per_s": round(images_seen / elapsed, 1),
+                      "elapsed_s": round(elapsed, 1)}
+        if step % cfg.eval_every == 0 or step == cfg.steps:
+            record = record or {"step": step}
+            for name in ("dfew", "dfew_classnames"):
+                record[f"zero_shot_uar_{name}"] = round(probe.accuracy(model, tokenizer, name), 4)
+        if record is not None:
+            with log_file.open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            logger.info("%s", record)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            save_state()
+    weights = save_clip_weights(model, out / "clip.safetensors")
+    logger.info("pretrained CLIP weights: %s", weights)
+    return weights

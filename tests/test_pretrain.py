@@ -1,0 +1,61 @@
+"""Contrastive pretraining on synthetic AU-captioned frames: captions and a few training steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dkclip.clip_loading import read_state_dict
+from dkclip.pretrain.captions import EMOTION_WORDS, CaptionComposer
+from dkclip.pretrain.trainer import PretrainConfig, pretrain
+from dkclip.prompts import PROMPT_SETS
+from dkclip.synth import ClipSpec, render_clip
+
+
+def _captions(seed: int, n_clips: int = 6) -> list[str]:
+    composer = CaptionComposer()
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n_clips):
+        _, truth = render_clip(ClipSpec(clip_id=str(i), label=i % 7, identity=i, num_frames=8, index=i, seed=5))
+        out += [composer.compose(truth.aus[t], truth.noise[t], truth.appearance, rng) for t in range(8)]
+    return out
+
+
+def test_captions_are_deterministic_and_never_a_prompt() -> None:
+    first, again, other = _captions(0), _captions(0), _captions(1)
+    assert first == again and first != other
+    prompts = {p.lower().rstrip(".") for ps in PROMPT_SETS.values() for p in ps}
+    assert not prompts & {c.lower().rstrip(".") for c in first}
+    joined = " ".join(first)
+    assert "lip corner puller" in joined or "cheek raiser" in joined  # AU vocabulary of the prompts
+
+
+def test_caption_content_follows_the_ground_truth() -> None:
+    composer = CaptionComposer(p_emotion=1.0, p_appearance=0.0, p_au=1.0)
+    _, truth = render_clip(ClipSpec(clip_id="s", label=4, identity=1, num_frames=16, index=3, seed=5), noise=False)
+    apex = int(np.argmax(truth.envelope))
+    text = composer.compose(truth.aus[apex], None, truth.appearance, np.random.default_rng(0))
+    assert any(word in text for word in EMOTION_WORDS["surprise"]), text
+    assert "jaw drop" in text and "upper lid raiser" in text
+    dark = composer.compose(truth.aus[apex], "dark", truth.appearance, np.random.default_rng(0))
+    assert dark.endswith(("dark", "underexposed", "dim"))
+
+
+def test_a_few_pretraining_steps_lower_the_loss(tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    cfg = PretrainConfig(out_dir=str(tmp_path / "pt"), steps=12, clips_per_batch=4, frames_per_clip=4,
+                         lr=1e-3, warmup_steps=2, log_every=1, save_every=6, eval_every=100, workers=0)
+    weights = pretrain(cfg)
+    log = [json.loads(line) for line in (tmp_path / "pt" / "pretrain_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    state = read_state_dict(weights)
+    assert state["visual.conv1.weight"].dtype == torch.float16
+    import dkclip
+
+    model = dkclip.create_model("dkclip-tiny", clip_weights=weights)  # loads as CLIP weights
+    assert torch.equal(model.visual.conv1.weight, state["visual.conv1.weight"].float())

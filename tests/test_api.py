@@ -108,3 +108,16 @@ def test_prompt_csv(tmp_path: Path) -> None:
         read_prompt_csv(gap)
     with pytest.raises(ValueError, match="longer than the text context"):
         dkclip.create_model("dkclip-tiny", prompts=["word " * 100])
+
+
+def test_atomic_writes_leave_normal_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from dkclip.fileio import atomic_write_json
+
+    path = atomic_write_json(tmp_path / "r.json", {"a": 1})
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -15,7 +15,7 @@ from .config import DKClipConfig
 from .fileio import atomic_write, atomic_write_text
 from .model.dkclip import DKClip
 from .prompts import class_names_for, resolve_prompts
-from .registry import get_model_config
+from .registry import default_clip_weights, get_model_config
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -39,12 +39,15 @@ def create_model(
     Args:
         name: one of :func:`dkclip.list_models`.
         clip_weights: a local CLIP checkpoint (OpenAI JIT archive, or an OpenAI/open_clip state dict in .pt, .bin
-            or .safetensors). ``None`` leaves CLIP randomly initialised (a warning is logged).
+            or .safetensors); ``"default"`` for the weights shipped with the model (``dkclip-tiny``'s CLIP
+            pretrained on synthetic faces). ``None`` leaves CLIP randomly initialised (a warning is logged).
         prompts: a named prompt set (``dfew``, ``mafw``, ``dfew_classnames``, ...), a path to an ``id,name``
             CSV, or a list of strings.
         **overrides: any :class:`DKClipConfig` field, e.g. ``temporal="avgpool"`` or ``nrm_theta=0.2``.
     """
     config = get_model_config(name)
+    if isinstance(clip_weights, str) and clip_weights == "default":
+        clip_weights = default_clip_weights(name)
     resolved = resolve_prompts(Path(prompts) if isinstance(prompts, os.PathLike) else prompts)
     names = class_names_for(prompts) if isinstance(prompts, str) else None
     data = config.to_dict()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="evaluate a trained model on a list file")
-    p.add_argument("model", help="a run directory, its best/ directory, or a last.pt checkpoint")
+    p.add_argument("model", help="a run directory, its best/ directory, or a last.pt checkpoint; with "
+                                 "--zero-shot, a model name (e.g. dkclip-tiny)")
     p.add_argument("--config", default=None,
                    help="config for the data settings (default: the run's config.yaml when MODEL is in a run)")
     p.add_argument("--list", dest="list_file", default=None, help="list file to evaluate (default: data.test_list)")
@@ -17,6 +18,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per view")
     p.add_argument("--out", default=None, help="output directory (default: RUN/eval-<list name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    zs = p.add_argument_group("zero-shot (no training: frame-averaged CLIP features against prompt sets)")
+    zs.add_argument("--zero-shot", action="store_true", help="evaluate CLIP zero-shot with the Table 6 prompt sets")
+    zs.add_argument("--clip-weights", default=None, help="local CLIP checkpoint, or 'default' (shipped weights)")
+    zs.add_argument("--prompt-sets", default=None,
+                    help="comma-separated prompt sets (default: <set>_classnames, <set>_paper, <set>, <set>_and)")
     p.set_defaults(func=run)
 
 
@@ -38,6 +44,12 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"eval.num_crops={args.crops}")
     try:
         cfg = load_config(config, overrides)
+        if args.zero_shot:
+            from ..engine.zeroshot import zero_shot
+
+            sets = args.prompt_sets.split(",") if args.prompt_sets else None
+            zero_shot(args.model, args.clip_weights, cfg, args.list_file, sets, args.out)
+            return 0
         evaluate(model_path, cfg, args.list_file, args.out)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         logging.getLogger("dkclip").error("%s", exc)

@@ -12,7 +12,7 @@ from .config import TrainConfig
 from .distributed import cleanup, init_distributed
 from .evaluation import HEADS, format_table, predict, summarize, write_report_files
 from .inference_io import load_trained_model
-from .trainer import _dataset, class_names_of, eval_loader, resolve_amp
+from .trainer import class_names_of, eval_loader, resolve_amp, split_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def evaluate(model_path: str | Path, cfg: TrainConfig, list_file: str | None = N
         if not list_file:
             raise ValueError("no list to evaluate: pass --list or set data.test_list")
         frames = cfg.data.eval_num_frames or cfg.data.num_frames
-        dataset = _dataset(cfg, list_file, "test", frames, model.config.image_size, model.num_classes,
+        dataset = split_dataset(cfg, list_file, "test", frames, model.config.image_size, model.num_classes,
                            num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops)
         amp_dtype, _ = resolve_amp(cfg.run.amp, info.device)
         loader = eval_loader(dataset, cfg, info)

@@ -89,8 +89,9 @@ def class_names_of(model: DKClip) -> list[str]:
     return list(cfg.class_names) or [f"class{i}" for i in range(cfg.num_classes)]
 
 
-def _dataset(cfg: TrainConfig, list_file: str, mode: str, num_frames: int, image_size: int, num_classes: int,
-             **extra: Any) -> ClipDataset:
+def split_dataset(cfg: TrainConfig, list_file: str, mode: str, num_frames: int, image_size: int, num_classes: int,
+                  **extra: Any) -> ClipDataset:
+    """A dataset for one list file with the run config's data settings (root, rewrites, format, policy)."""
     d = cfg.data
     return build_dataset(list_file, mode, num_frames=num_frames, image_size=image_size, root=d.root,
                          rewrites=d.rewrites, fmt=d.list_format, num_classes=num_classes, normalize=d.normalize,
@@ -123,21 +124,21 @@ def build_datasets(cfg: TrainConfig, model: DKClip) -> tuple[ClipDataset, ClipDa
     eval_frames = d.eval_num_frames or d.num_frames
     eval_extra = {"num_clips": cfg.eval.num_clips, "num_crops": cfg.eval.num_crops}
     a = cfg.augment
-    train = _dataset(cfg, d.train_list, "train", d.num_frames, size, k, scales=tuple(a.crop_scales),
+    train = split_dataset(cfg, d.train_list, "train", d.num_frames, size, k, scales=tuple(a.crop_scales),
                      flip_p=a.flip_p, jitter_p=a.color_jitter_p, gray_p=a.grayscale_p)
     val = None
     if d.val_list:
-        val = _dataset(cfg, d.val_list, "test", eval_frames, size, k, **eval_extra)
+        val = split_dataset(cfg, d.val_list, "test", eval_frames, size, k, **eval_extra)
     elif cfg.eval.select == "val":
         if d.val_fraction <= 0:
             raise ConfigError("eval.select=val needs data.val_list or data.val_fraction > 0")
         # The validation split is carved from the training list, never from the test list.
-        val = _dataset(cfg, d.train_list, "test", eval_frames, size, k, **eval_extra)
+        val = split_dataset(cfg, d.train_list, "test", eval_frames, size, k, **eval_extra)
         train_idx, val_idx = stratified_split([r.label for r in train.records], d.val_fraction, cfg.run.seed)
         records = train.records
         train.records = [records[i] for i in train_idx]
         val.records = [records[i] for i in val_idx]
-    test = _dataset(cfg, d.test_list, "test", eval_frames, size, k, **eval_extra) if d.test_list else None
+    test = split_dataset(cfg, d.test_list, "test", eval_frames, size, k, **eval_extra) if d.test_list else None
     if cfg.eval.select == "test-max" and test is None:
         raise ConfigError("eval.select=test-max needs data.test_list")
     return train, val, test

@@ -12,7 +12,7 @@ from ..prompts import class_names_for, resolve_prompts
 from .config import TrainConfig
 from .distributed import cleanup, init_distributed
 from .evaluation import format_table, predict
-from .trainer import _dataset, eval_loader
+from .trainer import eval_loader, split_dataset
 
 # Table 6: a class names, the paper's wording, e AU-enriched with "or" (default), d AU-enriched with "and".
 TABLE6_SETS = ("classnames", "paper", "", "and")
@@ -34,7 +34,7 @@ def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_
         model = create_model(model_name, clip_weights=clip_weights, prompts=prompt_sets[0], temporal="avgpool",
                              use_cmam=False, use_nrm=False).to(info.device)
         frames = cfg.data.eval_num_frames or cfg.data.num_frames
-        dataset = _dataset(cfg, list_file, "test", frames, model.config.image_size, model.num_classes)
+        dataset = split_dataset(cfg, list_file, "test", frames, model.config.image_size, model.num_classes)
         results: dict[str, Any] = {"model": model_name, "clip_weights": str(clip_weights), "list": str(list_file),
                                    "prompt_sets": {}}
         for name in prompt_sets:

@@ -64,7 +64,6 @@ class CrossFrameVisionEncoder(nn.Module):
         self.transformer = visual.transformer
         self.ln_post = visual.ln_post
         self.proj = visual.proj
-        self.final_ln_after_pool = visual.final_ln_after_pool
         self.image_size = tuple(visual.image_size)
         self.width = self.class_embedding.shape[0]
         blocks = self.transformer.resblocks

@@ -67,6 +67,12 @@ def save_model(model: DKClip, directory: str | os.PathLike) -> Path:
     return directory
 
 
+def model_skeleton(config: DKClipConfig) -> DKClip:
+    """A DK-CLIP of ``config`` whose weights (CLIP's included) are about to be loaded from a saved state:
+    CLIP is built without weights and without the random-init warning."""
+    return DKClip(config, build_clip(config.clip), get_tokenizer(config.clip))
+
+
 def load_model(directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> DKClip:
     """Load a model written by :func:`save_model` (no CLIP weights file needed, nothing unpickled)."""
     from safetensors.torch import load_file
@@ -77,8 +83,7 @@ def load_model(directory: str | os.PathLike, map_location: str | torch.device = 
         if not path.is_file():
             raise FileNotFoundError(f"missing {path}")
     config = DKClipConfig.from_dict(json.loads(config_path.read_text()))
-    # The saved weights include CLIP's, so CLIP is built without weights and without the random-init warning.
-    model = DKClip(config, build_clip(config.clip), get_tokenizer(config.clip))
+    model = model_skeleton(config)
     state = load_file(str(weights_path), device=str(map_location))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..clip_loading import build_clip, get_tokenizer
 from ..config import DKClipConfig
-from ..factory import CONFIG_NAME, WEIGHTS_NAME, load_model
+from ..factory import CONFIG_NAME, WEIGHTS_NAME, load_model, model_skeleton
 from ..model.dkclip import DKClip
 from .checkpoint import load_training_state
 
@@ -33,6 +32,6 @@ def load_trained_model(path: str | Path) -> tuple[DKClip, Path | None]:
 def model_from_training_state(path: str | Path) -> DKClip:
     state = load_training_state(path)
     config = DKClipConfig.from_json(state["model_config"])
-    model = DKClip(config, build_clip(config.clip), get_tokenizer(config.clip))
+    model = model_skeleton(config)
     model.load_state_dict(state["model"])
     return model

@@ -31,7 +31,7 @@ from ..fileio import atomic_write_json, atomic_write_text
 from ..losses import DKClipLoss
 from ..model.dkclip import DKClip
 from .checkpoint import FORMAT, VERSION, atomic_save, load_training_state, rng_state, set_rng_state
-from .config import ConfigError, TrainConfig, config_from_dict
+from .config import ConfigError, TrainConfig, load_config
 from .distributed import DistInfo, barrier, cleanup, init_distributed
 from .evaluation import Predictions, autocast_context, format_table, predict, summarize, write_report_files
 from .samplers import ChunkedEpochSampler, ShardSampler
@@ -467,6 +467,7 @@ class Trainer:
             atomic_write_json(self.run_dir / "results.json", result)
             rep = preds.report(cfg.eval.head, self.class_names)
             write_report_files(rep, self.run_dir, "test", title=f"test ({cfg.eval.head} head, {cfg.eval.select})")
+            print(format_table(rep, f"test, {cfg.eval.head} head ({label}):"))
         return result
 
 
@@ -476,9 +477,7 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
     try:
         if resume is not None:
             run_dir, ckpt_path = resolve_resume(resume)
-            saved = load_training_state(ckpt_path)
-            cfg = _merge_resume_config(json.loads(saved["config"]), cfg)
-            del saved
+            cfg = _merge_resume_config(run_dir / "config.yaml", cfg)
         else:
             run_dir, ckpt_path = prepare_run_dir(cfg, config_name, info), None
         random.seed(cfg.run.seed)
@@ -487,15 +486,8 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
         if ckpt_path is not None:
             trainer.load(ckpt_path)
         state = trainer.fit()
-        finished = state.epoch >= cfg.schedule.epochs
-        if finished:
-            result = trainer.final_report()
-            if result is not None and info.is_main:
-                rep_head = result["heads"][cfg.eval.head]
-                from .metrics import ClassificationReport
-
-                rep = ClassificationReport(np.array(rep_head["confusion"]), trainer.class_names)
-                print(format_table(rep, f"test, {cfg.eval.head} head ({result['selection_note']}):"))
+        if state.epoch >= cfg.schedule.epochs:
+            trainer.final_report()
         if info.is_main:
             print(f"run directory: {run_dir}")
             print(f"data: {trainer.train_loader.report.summary()}")
@@ -505,9 +497,9 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
         cleanup()
 
 
-def _merge_resume_config(saved: dict[str, Any], requested: TrainConfig) -> TrainConfig:
-    """The saved config wins (an exact continuation), except the run-control knobs max_steps and progress."""
-    cfg = config_from_dict(saved)
+def _merge_resume_config(saved: Path, requested: TrainConfig) -> TrainConfig:
+    """The run's saved config wins (an exact continuation), except the run-control knobs max_steps and progress."""
+    cfg = load_config(saved)
     cfg.run.max_steps = requested.run.max_steps
     cfg.run.progress = requested.run.progress
     return cfg

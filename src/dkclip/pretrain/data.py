@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..config import IMAGENET_MEAN, IMAGENET_STD
+from ..data.transforms import Normalize
 from ..synth import ClipSpec, SynthConfig, render_clip
 from .captions import CaptionComposer
 
@@ -43,8 +43,7 @@ class CaptionedFrameBatches(Dataset):
         self.num_batches = num_batches
         self.composer = CaptionComposer(config.num_classes)
         self.synth = SynthConfig(size=config.image_size)
-        self.mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        self.normalize = Normalize()  # ImageNet statistics, as DK-CLIP's fine-tuning pipeline
 
     def __len__(self) -> int:
         return self.num_batches
@@ -80,7 +79,7 @@ class CaptionedFrameBatches(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, object]:
         frames, captions = self.render(index)
-        images = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+        # Crop + bilinear resize is linear per channel, so normalising first gives the same images.
+        images = self.normalize(torch.from_numpy(frames).permute(0, 3, 1, 2))
         images = self._augment(images, np.random.default_rng(np.random.SeedSequence([self.cfg.seed, index, 1])))
-        images = (images - self.mean) / self.std
         return {"images": images, "captions": captions, "tokens": self.tokenizer(captions)}

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from ..clip_loading import build_clip, get_tokenizer
+from ..data.transforms import Normalize
 from ..engine.checkpoint import atomic_save, load_training_state
 from ..engine.schedule import WarmupCosineSchedule
 from ..fileio import atomic_write, atomic_write_json
@@ -80,11 +81,7 @@ class ZeroShotProbe:
                 video, truth = render_clip(spec, noise=False)
                 frames.append(video[int(np.argmax(truth.envelope))])
                 labels.append(k)
-        images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255.0
-        from ..config import IMAGENET_MEAN, IMAGENET_STD
-
-        mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-        self.images = (images - mean) / std
+        self.images = Normalize()(torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2))
         self.labels = torch.tensor(labels)
         self.num_classes = num_classes
 

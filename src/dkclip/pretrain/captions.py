@@ -1,8 +1,9 @@
 """Captions for single synthetic frames, composed from the generator's per-frame ground truth.
 
 A caption mixes, at random: FACS action-unit names by intensity (the vocabulary of DK-CLIP's AU-enriched
-prompts: "cheek raiser", "lip corner puller", ...), an emotion word with synonyms (only sometimes, and only
-when the frame shows exactly one class's AU set), appearance words, and nuisance words for noise frames
+prompts: "cheek raiser", "lip corner puller", ...; always, when any AU is active), an emotion word with
+synonyms (only sometimes: a quarter of the frames that show exactly one class's AU set, so the AU names, not
+the emotion nouns, are the main link between faces and language), appearance words, and nuisance words for noise frames
 ("blurry", "dark", "occluded"). A caption is never one of the prompt strings, so zero-shot classification
 with the prompts has to generalise from the captions.
 """
@@ -36,6 +37,7 @@ NUISANCE_WORDS: dict[str, tuple[str, ...]] = {
     "occlusion": ("occluded", "partly covered", "partially hidden"),
 }
 _STRENGTH = ((0.7, ("strong", "intense", "marked")), (0.4, ("",)), (0.15, ("slight", "weak", "subtle")))
+_AU_VERBS = ("showing", "with", "making")
 _PROMPTS = {p.lower().rstrip(".") for prompts in PROMPT_SETS.values() for p in prompts}
 
 
@@ -59,8 +61,8 @@ def _hair_word(rgb: Sequence[int]) -> str:
 class CaptionComposer:
     """``compose(aus, noise, appearance, rng) -> str``; deterministic for a given generator state."""
 
-    def __init__(self, num_classes: int = 7, p_emotion: float = 0.5, p_appearance: float = 0.4,
-                 p_au: float = 0.9) -> None:
+    def __init__(self, num_classes: int = 7, p_emotion: float = 0.25, p_appearance: float = 0.4,
+                 p_au: float = 1.0) -> None:
         self.names = class_names(num_classes)
         self.class_sets = [class_au_set(k, num_classes) for k in range(num_classes)]
         self.p_emotion = p_emotion
@@ -115,7 +117,7 @@ class CaptionComposer:
         if mood is not None:
             caption = f"{caption}, {mood}" if rng.random() < 0.5 else f"{article} {subject} looking {mood}"
         if au_phrase is not None:
-            caption += f" showing {au_phrase}"
+            caption += f" {_AU_VERBS[int(rng.integers(len(_AU_VERBS)))]} {au_phrase}"
         elif emotion == "neutral" and mood is None:
             caption += " at rest"
         if noise in NUISANCE_WORDS:

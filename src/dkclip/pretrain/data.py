@@ -30,6 +30,7 @@ class StreamConfig:
     clips_per_batch: int = 16
     frames_per_clip: int = 8
     noisy_fraction: float = 0.6
+    p_emotion: float = 0.25
     image_size: int = 112
     min_crop: float = 0.85  # random resized crop of the whole frame (mild: the faces are aligned crops)
 
@@ -41,7 +42,7 @@ class CaptionedFrameBatches(Dataset):
         self.cfg = config
         self.tokenizer = tokenizer
         self.num_batches = num_batches
-        self.composer = CaptionComposer(config.num_classes)
+        self.composer = CaptionComposer(config.num_classes, p_emotion=config.p_emotion)
         self.synth = SynthConfig(size=config.image_size)
         self.normalize = Normalize()  # ImageNet statistics, as DK-CLIP's fine-tuning pipeline
 

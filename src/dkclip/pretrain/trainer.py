@@ -48,6 +48,8 @@ class PretrainConfig:
     save_every: int = 200
     eval_every: int = 500
     threads: int = 0  # torch threads in the training process (0: default)
+    p_emotion: float = 0.25  # share of single-class frames whose caption also names the emotion
+    init_weights: str = ""  # start from these CLIP weights (a warm start) instead of random init
 
 
 def clip_param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:
@@ -112,6 +114,11 @@ def pretrain(cfg: PretrainConfig) -> Path:
     arch = get_model_config(cfg.model).clip
     torch.manual_seed(cfg.seed)
     model = build_clip(arch)
+    if cfg.init_weights:
+        from ..clip_loading import read_state_dict
+
+        model.load_state_dict(read_state_dict(cfg.init_weights))
+        logger.info("pretraining starts from %s", cfg.init_weights)
     tokenizer = get_tokenizer(arch)
     optimizer = torch.optim.AdamW(clip_param_groups(model, cfg.lr, cfg.weight_decay), lr=cfg.lr,
                                   betas=(0.9, 0.98), eps=1e-6)
@@ -130,7 +137,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     else:
         atomic_write_json(out / "pretrain_config.json", asdict(cfg))
     stream = StreamConfig(seed=cfg.seed, clips_per_batch=cfg.clips_per_batch, frames_per_clip=cfg.frames_per_clip,
-                          image_size=arch["vision_cfg"]["image_size"])
+                          p_emotion=cfg.p_emotion, image_size=arch["vision_cfg"]["image_size"])
     dataset = CaptionedFrameBatches(stream, tokenizer, cfg.steps)
     loader = DataLoader(dataset, batch_size=None, sampler=range(step, cfg.steps), num_workers=cfg.workers,
                         persistent_workers=False, prefetch_factor=4 if cfg.workers else None)

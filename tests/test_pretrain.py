@@ -59,3 +59,30 @@ def test_a_few_pretraining_steps_lower_the_loss(tmp_path: Path) -> None:
 
     model = dkclip.create_model("dkclip-tiny", clip_weights=weights)  # loads as CLIP weights
     assert torch.equal(model.visual.conv1.weight, state["visual.conv1.weight"].float())
+
+
+def _tiny(tmp_path: Path, **kw: object) -> PretrainConfig:
+    base = dict(out_dir=str(tmp_path / "pt"), steps=2, clips_per_batch=2, frames_per_clip=4, warmup_steps=0,
+                log_every=1, save_every=1, eval_every=100, workers=0)
+    return PretrainConfig(**{**base, **kw})
+
+
+def test_resume_accepts_speed_settings_and_refuses_result_settings(tmp_path: Path) -> None:
+    import pytest
+
+    torch.set_num_threads(2)
+    first = read_state_dict(pretrain(_tiny(tmp_path)))
+    # Same run, other thread/worker/log settings: resumes at its last step and returns the same weights.
+    again = read_state_dict(pretrain(_tiny(tmp_path, threads=1, log_every=5)))
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    with pytest.raises(ValueError, match=r"lr differ"):
+        pretrain(_tiny(tmp_path, lr=1e-2))
+
+
+def test_warm_start_loads_the_given_weights(tmp_path: Path) -> None:
+    from dkclip.registry import default_clip_weights
+
+    shipped = default_clip_weights("dkclip-tiny")
+    out = read_state_dict(pretrain(_tiny(tmp_path, steps=1, lr=0.0, init_weights=str(shipped))))
+    ref = read_state_dict(shipped)
+    assert all(torch.equal(out[k], ref[k]) for k in ref)

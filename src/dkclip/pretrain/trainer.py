@@ -29,6 +29,8 @@ from .data import IDENTITY_SEED_BASE, CaptionedFrameBatches, StreamConfig
 
 logger = logging.getLogger(__name__)
 STATE_FORMAT = "dkclip-train-state"
+# Settings that change speed or logging, never the weights: a resumed run may change them.
+_NOT_RESULT_FIELDS = frozenset({"out_dir", "workers", "threads", "log_every", "save_every", "eval_every"})
 
 
 @dataclass
@@ -127,8 +129,11 @@ def pretrain(cfg: PretrainConfig) -> Path:
     state_path = out / "state.pt"
     if state_path.is_file():
         state = load_training_state(state_path)
-        if json.loads(state["config"]) != asdict(cfg):
-            raise ValueError(f"{state_path} was written with another configuration; use another --out")
+        saved = json.loads(state["config"])
+        changed = sorted(k for k, v in asdict(cfg).items() if k not in _NOT_RESULT_FIELDS and saved.get(k) != v)
+        if changed:
+            raise ValueError(f"{state_path} was written with another configuration ({', '.join(changed)} differ); "
+                             "use another --out-dir")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])

@@ -9,7 +9,8 @@ import logging
 import sys
 
 # Sub-command modules, in the order ``dkclip --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "train", "evaluate", "cv", "export", "prepare", "synth", "pretrain")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "train", "evaluate", "cv", "ablate", "export", "prepare", "synth",
+                                   "pretrain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,6 +25,9 @@ class Predictions:
     indices: np.ndarray  # dataset indices, sorted
     labels: np.ndarray
     probs: dict[str, np.ndarray]  # head -> (n, K) scores summed over views
+    # With predict(..., snippets=True): per view, the NRM's keep mask and a* scores, (n, V, N); else None.
+    kept: np.ndarray | None = None
+    snippet_scores: np.ndarray | None = None
 
     def report(self, head: str, class_names: list[str]) -> ClassificationReport:
         return report(self.labels, self.probs[head].argmax(axis=1), class_names)
@@ -38,12 +41,16 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> context
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torch.dtype | None = None,
-            progress: Any = None) -> Predictions:
-    """Run ``model`` over ``loader`` (each rank its shard) and gather every rank's results, in index order."""
+            progress: Any = None, snippets: bool = False) -> Predictions:
+    """Run ``model`` over ``loader`` (each rank its shard) and gather every rank's results, in index order.
+
+    ``snippets=True`` also returns the NRM's per-view keep masks and snippet scores (the noise-detection study).
+    """
     was_training = model.training
     model.eval()
     device = info.device
     indices, labels, global_p, local_p = [], [], [], []
+    kept, scores = [], []
     for batch in loader if progress is None else progress(loader):
         video = batch["video"].to(device, non_blocking=True)
         views = 1
@@ -55,6 +62,9 @@ def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torc
         b = video.shape[0] // views
         global_p.append(out.logits.float().softmax(-1).view(b, views, -1).sum(1))
         local_p.append(out.fused_local_logits.float().softmax(-1).view(b, views, -1).sum(1))
+        if snippets:
+            kept.append(out.kept.view(b, views, -1).to(torch.uint8))  # uint8: gloo cannot gather bool
+            scores.append(out.snippet_scores.float().view(b, views, -1))
         labels.append(batch["label"].to(device))
         indices.append(batch["index"].to(device))
     model.train(was_training)
@@ -70,7 +80,15 @@ def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torc
     order = torch.argsort(idx)
     probs_np = {h: p[order].cpu().numpy() for h, p in probs.items()}
     probs_np["fused"] = probs_np["global"] + probs_np["local"]
-    return Predictions(idx[order].cpu().numpy(), lab[order].cpu().numpy(), probs_np)
+    extra: dict[str, np.ndarray] = {}
+    if snippets:
+        n = model.module.config.num_snippets if hasattr(model, "module") else model.config.num_snippets
+        views = kept[0].shape[1] if kept else 1
+        for name, parts, dtype in (("kept", kept, torch.uint8), ("snippet_scores", scores, torch.float32)):
+            local = torch.cat(parts) if parts else torch.zeros(0, views, n, dtype=dtype, device=device)
+            extra[name] = all_gather_cat(local, info)[order].cpu().numpy()
+        extra["kept"] = extra["kept"].astype(bool)
+    return Predictions(idx[order].cpu().numpy(), lab[order].cpu().numpy(), probs_np, **extra)
 
 
 def summarize(preds: Predictions, class_names: list[str]) -> dict[str, Any]:

@@ -114,8 +114,9 @@ def test_quick_grid_runs_once_per_config_resumes_and_writes_the_report(
     assert len(detection) == 10  # every NRM config with N > 1, the shared full model once
     assert all(_number(row[5]) >= 0 for row in detection)
     verdicts = re.findall(r"Direction check, .+?: \*\*([^*]+)\*\*", block)
-    assert len(verdicts) == 5
-    assert set(verdicts) <= {"reproduces", "does not reproduce", "near (within one test clip)", "not checked"}
+    assert len(verdicts) == 6
+    assert set(verdicts) <= {"reproduces", "does not reproduce", "near (within one test clip)", "not checked",
+                             ablation.FLAT_VERDICT}
     assert "### Where the paper does not reproduce here" in block
 
     # A rerun skips every finished run and replaces the block instead of appending a second one.
@@ -198,7 +199,7 @@ def _rows(values: dict[str, float]) -> dict[str, dict[str, Any]]:
 def test_direction_checks_say_when_a_claim_does_not_reproduce() -> None:
     rows = _rows({"table4/baseline": 30.0, "table4/+HVE": 35.0, "table4/+ETP": 33.0, "table4/+CCR": 40.0,
                   "table5/a": 30.0, "table5/b": 31.0, "table5/c": 32.0, "table5/d": 40.0,
-                  "theta/0": 40.0, "theta/0.15": 38.0, "snippets/1": 50.0, "snippets/4": 40.0})
+                  "theta/0": 40.0, "theta/0.15": 38.0, "theta/0.25": 30.0, "snippets/1": 50.0, "snippets/4": 40.0})
     checks = direction_checks(rows, tol=3.0)
     assert checks["table4"]["verdict"] == "near (within one test clip)"
     assert checks["table4"]["detail"] == "+ETP 33.00 < +HVE 35.00"
@@ -219,6 +220,11 @@ def test_direction_checks_say_when_a_claim_does_not_reproduce() -> None:
                                "detail": "θ=0.15 40.00 is the best, tied with θ=0 40.00"}
     assert checks["nrm"]["verdict"] == "does not reproduce"  # precision below the base rate
     assert "precision 20.0% vs base rate 25.0%" in checks["nrm"]["detail"]
+    for k in ("theta/0", "theta/0.15", "theta/0.25"):  # a flat curve shows no peak, whatever the paper's best
+        rows[k]["uar"]["mean"] = 40.0
+    flat = direction_checks(rows, tol=3.0)["theta"]
+    assert flat["verdict"] == ablation.FLAT_VERDICT
+    assert flat["detail"] == "every setting scores 40.00: θ=0, θ=0.15, θ=0.25"
 
 
 def test_report_block_is_replaced_appended_or_refused(tmp_path: Path) -> None:

@@ -521,13 +521,12 @@ def direction_checks(rows: dict[str, dict[str, Any]], tol: float) -> dict[str, A
     tol += 1e-9  # exactly one clip short is "near"; the difference of two means is not exact in floats
     labels = {"table4": "{}", "table5": "{}", "theta": "θ={}", "snippets": "N={}"}
 
-    def fmt(exp_id: str) -> str:
-        table, name = exp_id.split("/", 1)
-        return f"{labels.get(table, '{}').format(name)} {rows[exp_id]['uar']['mean']:.2f}"
-
     def labels_of(exp_id: str) -> str:
         table, name = exp_id.split("/", 1)
         return labels.get(table, "{}").format(name)
+
+    def fmt(exp_id: str) -> str:
+        return f"{labels_of(exp_id)} {rows[exp_id]['uar']['mean']:.2f}"
 
     def best_of(ids: list[str], paper_best: str, claim: str) -> dict[str, str]:
         top = max(_mean(rows, i) for i in ids)

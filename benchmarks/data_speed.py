@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -22,9 +23,12 @@ import torch
 from torchvision.transforms.v2 import functional as F
 
 from dkclip.data import build_dataset, build_loader
-from dkclip.data.fixtures import write_frame_folder, write_video
 from dkclip.data.media import FrameFolderReader, VideoFileReader
 from dkclip.data.transforms import TrainTransform, sample_jitter
+
+# The test suite's media fixtures (frames that carry their own index), shared with the benchmark.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
+from media_fixtures import write_frame_folder, write_video
 
 
 def make_data(root: str, clips: int, frames: int, source: int) -> tuple[str, str]:

@@ -1,5 +1,11 @@
 """The ``dkclip`` command line. Each sub-command lives in ``dkclip/commands/<name>.py`` and exposes
-``add_parser(subparsers)``, which registers its parser and sets ``func(args) -> int``."""
+``add_parser(subparsers)``, which registers its parser and sets ``func(args) -> int``.
+
+This is the one error boundary of the program: an expected mistake (:class:`dkclip.errors.DKClipError`, or an
+``OSError`` such as a missing file or a full disk) prints one line, ``dkclip <command>: error: <what>`` (plus a
+``hint:`` line when there is something to do), and exits non-zero: 2 for usage and configuration mistakes, 1 for
+the rest. ``--debug`` shows the traceback as well. Any other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -16,17 +22,48 @@ COMMAND_MODULES: tuple[str, ...] = ("demo", "train", "evaluate", "cv", "ablate",
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dkclip", description="DK-CLIP for dynamic facial expression recognition")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"dkclip.commands.{name}").add_parser(sub)
     return parser
 
 
+def _report(command: str, exc: BaseException, debug: bool) -> None:
+    if debug:
+        logging.getLogger("dkclip").exception("%s failed", command)
+    message = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in message:
+        message = f"{message}: {exc.filename}"
+    print(f"dkclip {command}: error: {message}", file=sys.stderr)
+    hint = getattr(exc, "hint", "")
+    if hint:
+        print(f"  hint: {hint}", file=sys.stderr)
+    details = getattr(exc, "details", None)
+    if details and debug:
+        for line in details:
+            print(f"  {line}", file=sys.stderr)
+    elif details:
+        print("  (--debug lists every detail)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    from .errors import DKClipError
+
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.INFO
+    level = logging.DEBUG if args.verbose or args.debug else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except DKClipError as exc:
+        _report(args.command, exc, args.debug)
+        return exc.exit_code
+    except OSError as exc:
+        _report(args.command, exc, args.debug)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dkclip {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

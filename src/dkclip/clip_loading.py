@@ -16,6 +16,8 @@ import open_clip
 import torch
 from open_clip.model import CLIP
 
+from .errors import CheckpointError, CheckpointMismatchError
+
 logger = logging.getLogger(__name__)
 
 STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
@@ -23,10 +25,6 @@ STATE_DICT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 # causal text mask, which the model rebuilds itself.
 _NON_WEIGHT_KEYS = ("input_resolution", "context_length", "vocab_size", "attn_mask")
 _MAX_LISTED = 8
-
-
-class CheckpointMismatchError(ValueError):
-    """A CLIP checkpoint does not fit the requested architecture."""
 
 
 def build_clip(arch: dict[str, Any]) -> CLIP:
@@ -56,24 +54,35 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a CLIP state dict from a local file, unwrapping the common containers."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"CLIP weights file not found: {path}")
+        raise CheckpointError(f"CLIP weights file not found: {path}")
     suffix = path.suffix.lower()
     if suffix not in STATE_DICT_SUFFIXES:
-        raise ValueError(
+        raise CheckpointError(
             f"unsupported CLIP weights file type {suffix!r} for {path}; expected one of {STATE_DICT_SUFFIXES}"
         )
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes)")
     if suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        raw: Any = load_file(str(path), device="cpu")
+        try:
+            raw: Any = load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
     elif _is_torchscript_archive(path):
         # OpenAI's distributed checkpoints are TorchScript archives; their state dict holds the weights.
         raw = torch.jit.load(str(path), map_location="cpu").state_dict()
     else:
+        from .checkpoints import describe_format
+
         try:
             raw = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # pickle errors come in many types
-            raise ValueError(f"cannot read {path} as a weights-only state dict: {exc}") from exc
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CheckpointError(f"{path}: cannot read it as a weights-only state dict ({first[:200]})") from exc
+        if isinstance(raw, dict) and isinstance(raw.get("format"), str) and raw["format"].startswith("dkclip-"):
+            raise CheckpointError(f"{path} is {describe_format(raw['format'])}, not CLIP weights")
     return _unwrap_state_dict(raw, path)
 
 
@@ -82,7 +91,7 @@ def _unwrap_state_dict(raw: Any, path: Path) -> dict[str, torch.Tensor]:
         if isinstance(raw, dict) and key in raw and isinstance(raw[key], dict):
             raw = raw[key]
     if not isinstance(raw, dict) or not raw:
-        raise ValueError(f"{path} does not contain a state dict")
+        raise CheckpointError(f"{path} does not contain a state dict")
     state = {}
     for key, value in raw.items():
         if key.rsplit(".", 1)[-1] in _NON_WEIGHT_KEYS or not isinstance(value, torch.Tensor):
@@ -107,9 +116,12 @@ def describe_vit(state: dict[str, torch.Tensor]) -> str:
 
 
 def load_clip_weights(model: CLIP, path: str | Path) -> None:
-    """Load a local CLIP checkpoint into ``model``, failing with a list of every mismatch."""
+    """Load a local CLIP checkpoint into ``model``; a file that does not fit fails with every mismatch listed."""
+    from .pretrained import fitting_model, identify_clip_file
+
     path = Path(path)
     state = read_state_dict(path)
+    identify_clip_file(path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -121,17 +133,19 @@ def load_clip_weights(model: CLIP, path: str | Path) -> None:
     # A checkpoint without logit_scale (some exports drop it) is still usable: the value is unused by default.
     missing = [k for k in missing if k != "logit_scale"]
     if missing or unexpected or wrong_shape:
-        lines = [
-            f"CLIP weights {path} do not match the requested architecture "
-            f"(model: {describe_vit(expected)}; checkpoint: {describe_vit(state)})"
-        ]
+        details = []
         for title, items in (("shape mismatches", wrong_shape), ("missing keys", missing),
                              ("unexpected keys", unexpected)):
             if items:
                 shown = ", ".join(items[:_MAX_LISTED])
                 more = f" (+{len(items) - _MAX_LISTED} more)" if len(items) > _MAX_LISTED else ""
-                lines.append(f"  {len(items)} {title}: {shown}{more}")
-        raise CheckpointMismatchError("\n".join(lines))
+                details.append(f"{len(items)} {title}: {shown}{more}")
+        fits = fitting_model(path)
+        hint = f"this file is for {fits}" if fits else "pass the CLIP checkpoint of this model's architecture"
+        raise CheckpointMismatchError(
+            f"CLIP weights {path} do not match the requested architecture (model: {describe_vit(expected)}; "
+            f"checkpoint: {describe_vit(state)}; {'; '.join(d.split(':')[0] for d in details)})",
+            details=details, hint=hint)
     with torch.no_grad():
         for key, value in state.items():
             expected[key].copy_(value.to(expected[key].dtype))  # JIT archives are fp16; we keep fp32

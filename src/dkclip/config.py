@@ -1,4 +1,8 @@
-"""The typed model configuration. Every knob of DK-CLIP and of the paper's ablations (Tables 4-6) lives here.
+"""The typed model configuration: the network (every architectural knob of DK-CLIP and of the paper's
+ablations, Tables 4-6) and the preprocessing its weights expect (input size, normalisation, frames, snippets,
+class names). It is saved as ``config.json`` beside every exported model, so a model is always used the way
+it was trained. Training-time switches (gradient checkpointing, frozen patch embedding, the consistency
+losses) are not part of it: they live in the run config.
 
 Defaults follow SPEC §8: the paper + X-CLIP behaviour, with switches for what the authors' code does.
 """
@@ -8,16 +12,21 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .constants import IMAGENET_MEAN, IMAGENET_STD
+from .errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 TemporalMode = Literal["avgpool", "transformer", "cross_frame", "hierarchical"]
 TEMPORAL_MODES: tuple[str, ...] = ("avgpool", "transformer", "cross_frame", "hierarchical")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+# Keys of configs written before training switches left the architecture config; read and ignored.
+_LEGACY_TRAINING_KEYS = {"use_consistency": "loss.use_consistency", "freeze_patch_embed": "optim.freeze_patch_embed",
+                         "grad_checkpointing": "run.grad_checkpointing"}
 
 
 @dataclass
@@ -31,9 +40,13 @@ class DKClipConfig:
     name: str = "dkclip-custom"
     clip: dict[str, Any] = field(default_factory=dict)
 
-    # Clip layout: T sampled frames in N snippets of T/N consecutive frames (SPEC §1.2).
+    # Clip layout: T sampled frames in N snippets of T/N consecutive frames (SPEC §1.2). ``num_frames`` is the
+    # training T (and the only T of the frame-level temporal modes); ``eval_num_frames`` the T the model is
+    # evaluated and run on (None: ``num_frames``), sampled at segment centres, short clips by ``short_clip``.
     num_frames: int = 16
     num_snippets: int = 4
+    eval_num_frames: int | None = None
+    short_clip: Literal["loop", "pad"] = "loop"
 
     # Temporal modelling (Table 5): a avgpool, b transformer, c cross_frame, d hierarchical (DK-CLIP).
     temporal: TemporalMode = "hierarchical"
@@ -59,15 +72,8 @@ class DKClipConfig:
     fuse_level: Literal["logit", "prob"] = "logit"
     renorm_fusion_weights: bool = False
 
-    # Consistency regularisation (Eq. 11); read by the loss.
-    use_consistency: bool = True
-
     # Logits: cos similarity times this scale (CLIP's 100, frozen). None: the CLIP checkpoint's own exp(logit_scale).
     logit_scale: float | None = 100.0
-
-    # Training-time structure.
-    freeze_patch_embed: bool = False  # the paper freezes it; the authors' code trains it (SPEC D3)
-    grad_checkpointing: bool = False
 
     # Preprocessing that travels with the weights (the authors normalise with ImageNet statistics).
     image_mean: tuple[float, float, float] = IMAGENET_MEAN
@@ -85,6 +91,11 @@ class DKClipConfig:
         return int(size[0] if isinstance(size, list | tuple) else size)
 
     @property
+    def test_num_frames(self) -> int:
+        """The T the model is evaluated and run on."""
+        return self.eval_num_frames or self.num_frames
+
+    @property
     def frames_per_snippet(self) -> int:
         return self.num_frames // self.num_snippets
 
@@ -93,29 +104,52 @@ class DKClipConfig:
         return len(self.prompts)
 
     @property
+    def class_labels(self) -> list[str]:
+        """The class names, or ``class0, class1, ...`` for prompts given without names."""
+        return list(self.class_names) or [f"class{i}" for i in range(self.num_classes)]
+
+    @property
+    def normalization(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        return tuple(self.image_mean), tuple(self.image_std)
+
+    @property
     def embed_dim(self) -> int:
         return int(self.clip["embed_dim"])
 
     # ------------------------------------------------------------------ checks and serialisation
     def validate(self) -> None:
+        """Raise :class:`~dkclip.errors.ConfigError` (a ``ValueError``) naming the field at fault."""
         if self.temporal not in TEMPORAL_MODES:
-            raise ValueError(f"temporal must be one of {TEMPORAL_MODES}, got {self.temporal!r}")
+            raise ConfigError(f"temporal must be one of {TEMPORAL_MODES}, got {self.temporal!r}")
         if self.num_frames < 1 or self.num_snippets < 1 or self.num_frames % self.num_snippets:
-            raise ValueError(
+            raise ConfigError(
                 f"num_frames ({self.num_frames}) must be a positive multiple of num_snippets ({self.num_snippets})"
             )
+        if self.eval_num_frames is not None:
+            fixed = self.temporal in ("transformer", "cross_frame")
+            if fixed and self.eval_num_frames != self.num_frames:
+                raise ConfigError(f"eval_num_frames ({self.eval_num_frames}) must equal num_frames "
+                                  f"({self.num_frames}) for temporal={self.temporal!r} (one embedding per frame)")
+            if self.eval_num_frames < 1 or self.eval_num_frames % self.num_snippets:
+                raise ConfigError(f"eval_num_frames ({self.eval_num_frames}) must be a positive multiple of "
+                                  f"num_snippets ({self.num_snippets})")
+        if self.short_clip not in ("loop", "pad"):
+            raise ConfigError(f"short_clip must be 'loop' or 'pad', got {self.short_clip!r}")
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            raise ConfigError(f"image_mean/image_std must be 3 values (std > 0), got {self.image_mean}, "
+                              f"{self.image_std}")
         if self.cmam_residual not in ("code", "paper"):
-            raise ValueError(f"cmam_residual must be 'code' or 'paper', got {self.cmam_residual!r}")
+            raise ConfigError(f"cmam_residual must be 'code' or 'paper', got {self.cmam_residual!r}")
         if self.fuse_level not in ("logit", "prob"):
-            raise ValueError(f"fuse_level must be 'logit' or 'prob', got {self.fuse_level!r}")
+            raise ConfigError(f"fuse_level must be 'logit' or 'prob', got {self.fuse_level!r}")
         if self.msim_layers < 1 or self.cmam_layers < 1:
-            raise ValueError("msim_layers and cmam_layers must be >= 1")
+            raise ConfigError("msim_layers and cmam_layers must be >= 1")
         if not 0.0 <= self.nrm_theta < 1.0:
-            raise ValueError(f"nrm_theta must lie in [0, 1), got {self.nrm_theta}")
+            raise ConfigError(f"nrm_theta must lie in [0, 1), got {self.nrm_theta}")
         if self.coop_context_tokens < 0:
-            raise ValueError("coop_context_tokens must be >= 0")
+            raise ConfigError("coop_context_tokens must be >= 0")
         if self.class_names and len(self.class_names) != len(self.prompts):
-            raise ValueError(f"{len(self.class_names)} class names for {len(self.prompts)} prompts")
+            raise ConfigError(f"{len(self.class_names)} class names for {len(self.prompts)} prompts")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,10 +159,15 @@ class DKClipConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DKClipConfig:
+        data = dict(data)
+        for key, moved_to in _LEGACY_TRAINING_KEYS.items():
+            if key in data:
+                value = data.pop(key)
+                logger.debug("config key %r (=%r) is a training setting now (%s); ignored here", key, value, moved_to)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown DK-CLIP config keys: {unknown}")
+            raise ConfigError(f"unknown DK-CLIP config keys: {unknown}")
         return cls(**copy.deepcopy(data))
 
     @classmethod

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from .config import DKClipConfig
+from .errors import ConfigError
 
 
 def _openai_vit(width: int, layers: int, patch: int, embed: int, text_width: int, text_heads: int) -> dict[str, Any]:
@@ -30,9 +30,6 @@ _TINY_CLIP: dict[str, Any] = {
 }
 
 _REGISTRY: dict[str, Callable[[], DKClipConfig]] = {}
-# CLIP weights shipped inside the package (``clip_weights="default"``), by model name.
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-_DEFAULT_WEIGHTS: dict[str, str] = {"dkclip-tiny": "dkclip-tiny-synthclip.safetensors"}
 
 
 def register_model(name: str, clip_arch: dict[str, Any], description: str, **defaults: Any) -> None:
@@ -65,17 +62,4 @@ def get_model_config(name: str) -> DKClipConfig:
     try:
         return _REGISTRY[name]()
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {list_models()}") from None
-
-
-def default_clip_weights(name: str) -> Path:
-    """The CLIP weights shipped for a model (``clip_weights="default"``)."""
-    get_model_config(name)  # validates the name
-    filename = _DEFAULT_WEIGHTS.get(name)
-    if filename is None:
-        raise ValueError(f"no CLIP weights are shipped for {name!r}; pass the path of a local CLIP checkpoint "
-                         f"(models with shipped weights: {sorted(_DEFAULT_WEIGHTS)})")
-    path = WEIGHTS_DIR / filename
-    if not path.is_file():
-        raise FileNotFoundError(f"the shipped weights of {name!r} are missing from this installation: {path}")
-    return path
+        raise ConfigError(f"unknown model {name!r}; available: {list_models()}") from None

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dkclip.data import DataError, SampleError, build_dataset, build_loader
-from dkclip.data.fixtures import write_frame_folder, write_video
+from media_fixtures import write_frame_folder, write_video
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from dkclip.data.errors import MediaError
-from dkclip.data.fixtures import frame_level, make_frame, write_frame_folder, write_video
 from dkclip.data.media import AutoReader, FrameFolderReader, VideoFileReader, list_frame_files, natural_key
 from dkclip.data.transforms import EvalTransform
+from media_fixtures import frame_level, make_frame, write_frame_folder, write_video
 
 
 def levels(frames: list[np.ndarray]) -> list[int]:

@@ -9,8 +9,8 @@ import pytest
 from dkclip.cli import main
 from dkclip.data import load_annotations
 from dkclip.data.errors import AnnotationError, DataError
-from dkclip.data.fixtures import write_frame_folder
 from dkclip.data.prepare import prepare_dfew, prepare_ferv39k, prepare_mafw
+from media_fixtures import write_frame_folder
 
 
 def test_dfew_labels_minus_one_counts_and_findings(tmp_path: Path) -> None:

@@ -5,10 +5,7 @@ synthetic dataset, resumable; the Markdown goes between markers in ``--report``.
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -39,20 +36,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine.ablation import FULL_SEEDS, QUICK_SEEDS, AblationSetting, build_base_config, run_ablation
-    from ..engine.config import ConfigError
     from .demo import ensure_dataset
 
     root = Path(args.data)
-    try:
-        if not (root / "meta.json").is_file():
-            ensure_dataset(root)  # the demo dataset; an existing synthetic dataset is used as it is
-        cfg = build_base_config(root, args.fold, args.quick, args.overrides, args.config)
-        seeds = list(args.seeds) if args.seeds else list(QUICK_SEEDS if args.quick else FULL_SEEDS)
-        setting = AblationSetting(mode="quick" if args.quick else "full", base_config=args.config,
-                                  data_root=str(root), fold=args.fold, seeds=seeds,
-                                  extra_overrides=list(args.overrides))
-        run_ablation(cfg, setting, args.out_dir, None if args.report == "-" else args.report, args.experiments)
-    except (ConfigError, FileExistsError, FileNotFoundError, ValueError) as exc:
-        logger.error("%s", exc)
-        return 2
+    if not (root / "meta.json").is_file():
+        ensure_dataset(root)  # the demo dataset; an existing synthetic dataset is used as it is
+    cfg = build_base_config(root, args.fold, args.quick, args.overrides, args.config)
+    seeds = list(args.seeds) if args.seeds else list(QUICK_SEEDS if args.quick else FULL_SEEDS)
+    setting = AblationSetting(mode="quick" if args.quick else "full", base_config=args.config,
+                              data_root=str(root), fold=args.fold, seeds=seeds, extra_overrides=list(args.overrides))
+    run_ablation(cfg, setting, args.out_dir, None if args.report == "-" else args.report, args.experiments)
     return 0

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 
 def parse_folds(text: str) -> list[int]:
     """'1-5' -> [1..5]; '1,3' -> [1, 3]."""
+    from ..errors import UsageError
+
     folds: list[int] = []
-    for part in text.split(","):
-        if "-" in part:
-            lo, hi = part.split("-", 1)
-            folds.extend(range(int(lo), int(hi) + 1))
-        else:
-            folds.append(int(part))
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                lo, hi = part.split("-", 1)
+                folds.extend(range(int(lo), int(hi) + 1))
+            else:
+                folds.append(int(part))
+    except ValueError:
+        raise UsageError(f"--folds {text!r}: expected e.g. 1-5 or 1,3") from None
     if not folds:
-        raise ValueError(f"no folds in {text!r}")
+        raise UsageError(f"--folds {text!r}: no folds")
     return folds
 
 
@@ -30,14 +34,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import ConfigError, load_config
-    from ..engine.crossval import run_cv
+    from ..engine.config import load_config
+    from ..tasks.cross_validation import run_cv
 
-    try:
-        cfg = load_config(args.config, args.overrides)
-        name = args.name or str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
-        run_cv(cfg, parse_folds(args.folds), name)
-    except (ConfigError, FileNotFoundError, ValueError, OSError) as exc:
-        logging.getLogger("dkclip").error("%s", exc)
-        return 2
+    cfg = load_config(args.config, args.overrides)
+    name = args.name or str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
+    run_cv(cfg, parse_folds(args.folds), name)
     return 0

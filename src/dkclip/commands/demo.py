@@ -35,6 +35,7 @@ def ensure_dataset(root: Path) -> None:
 
     A folder holding anything else is never overwritten: the demo stops and says so.
     """
+    from ..errors import UsageError
     from ..synth import GENERATOR_VERSION, generate_dataset
 
     meta_file = root / "meta.json"
@@ -48,24 +49,20 @@ def ensure_dataset(root: Path) -> None:
         if found == wanted:
             logger.info("reusing the synthetic dataset in %s", root)
             return
-        raise FileExistsError(f"{root} holds another synthetic dataset ({meta_file}); pass --data to use another "
-                              "folder or delete it to regenerate the demo dataset")
+        raise UsageError(f"{root} holds another synthetic dataset ({meta_file})",
+                         hint="pass --data to use another folder, or delete it to regenerate the demo dataset")
     if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} is not empty and holds no synthetic dataset; pass --data DIR")
+        raise UsageError(f"{root} is not empty and holds no synthetic dataset", hint="pass --data DIR")
     logger.info("synthesising the demo dataset in %s", root)
     generate_dataset(root, overwrite=True, **SYNTH_ARGS)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import ConfigError, load_config
+    from ..engine.config import load_config
     from ..engine.trainer import train
 
     root = Path(args.data)
-    try:
-        ensure_dataset(root)
-    except FileExistsError as exc:
-        logger.error("%s", exc)
-        return 2
+    ensure_dataset(root)
     overrides = [
         f"data.root={root}",
         f"data.train_list={root / f'set_{args.fold}_train.txt'}",
@@ -73,10 +70,6 @@ def run(args: argparse.Namespace) -> int:
         f"run.output_dir={args.output_dir}",
         *args.overrides,
     ]
-    try:
-        cfg = load_config("synthetic_tiny", overrides)
-    except ConfigError as exc:
-        logger.error("%s", exc)
-        return 2
+    cfg = load_config("synthetic_tiny", overrides)
     train(cfg, config_name="demo")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 
@@ -14,25 +13,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None,
                    help="config for the data settings (default: the run's config.yaml when MODEL is in a run)")
     p.add_argument("--list", dest="list_file", default=None, help="list file to evaluate (default: data.test_list)")
+    p.add_argument("--frames", type=int, default=None,
+                   help="frames per clip (default: the model's own test T, from its config)")
     p.add_argument("--clips", type=int, default=None, help="temporal views per clip (multi-view test)")
     p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per view")
     p.add_argument("--out", default=None, help="output directory (default: RUN/eval-<list name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     zs = p.add_argument_group("zero-shot (no training: frame-averaged CLIP features against prompt sets)")
     zs.add_argument("--zero-shot", action="store_true", help="evaluate CLIP zero-shot with the Table 6 prompt sets")
-    zs.add_argument("--clip-weights", default=None, help="local CLIP checkpoint, or 'default' (shipped weights)")
+    zs.add_argument("--pretrained", default=None, help="a registered weights tag of the model (e.g. synthclip)")
+    zs.add_argument("--clip-weights", default=None,
+                    help="a local CLIP checkpoint ('default' is a deprecated alias of the model's shipped weights)")
     zs.add_argument("--prompt-sets", default=None,
                     help="comma-separated prompt sets (default: <set>_classnames, <set>_paper, <set>, <set>_and)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import ConfigError, load_config
-    from ..engine.evaluate import evaluate
+    from ..engine.config import load_config
 
     model_path = Path(args.model)
     config = args.config
-    if config is None:
+    if config is None and not args.zero_shot:
         for candidate in (model_path / "config.yaml", model_path.parent / "config.yaml"):
             if candidate.is_file():
                 config = candidate
@@ -42,16 +44,14 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"eval.num_clips={args.clips}")
     if args.crops is not None:
         overrides.append(f"eval.num_crops={args.crops}")
-    try:
-        cfg = load_config(config, overrides)
-        if args.zero_shot:
-            from ..engine.zeroshot import zero_shot
+    cfg = load_config(config, overrides)
+    if args.zero_shot:
+        from ..tasks.zero_shot import zero_shot
 
-            sets = args.prompt_sets.split(",") if args.prompt_sets else None
-            zero_shot(args.model, args.clip_weights, cfg, args.list_file, sets, args.out)
-            return 0
-        evaluate(model_path, cfg, args.list_file, args.out)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        logging.getLogger("dkclip").error("%s", exc)
-        return 2
+        sets = args.prompt_sets.split(",") if args.prompt_sets else None
+        zero_shot(args.model, args.clip_weights, cfg, args.list_file, sets, args.out, pretrained=args.pretrained)
+        return 0
+    from ..tasks.evaluate import evaluate
+
+    evaluate(model_path, cfg, args.list_file, args.out, num_frames=args.frames)
     return 0

@@ -39,7 +39,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_lists(args: argparse.Namespace) -> int:
-    from ..data.errors import DataError
     from ..data.prepare import PREPARERS
 
     kwargs: dict[str, object] = {"absolute": args.absolute, "strict": args.strict}
@@ -47,24 +46,15 @@ def run_lists(args: argparse.Namespace) -> int:
         kwargs["folds"] = [int(k) for k in args.folds.split(",") if k.strip()]
     if args.dataset == "dfew":
         kwargs["id_width"] = args.id_width
-    try:
-        report = PREPARERS[args.dataset](args.labels, args.frames, args.out, **kwargs)
-    except DataError as exc:
-        print(f"error: {exc}")
-        return 1
+    report = PREPARERS[args.dataset](args.labels, args.frames, args.out, **kwargs)
     print(report.summary())
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from ..data.errors import DataError
     from ..data.prepare import check_list
 
-    try:
-        result = check_list(args.list_file, root=args.root, rewrites=args.rewrite, fmt=args.format,
-                            num_classes=args.num_classes)
-    except DataError as exc:
-        print(f"error: {exc}")
-        return 1
+    result = check_list(args.list_file, root=args.root, rewrites=args.rewrite, fmt=args.format,
+                        num_classes=args.num_classes)
     print(result.summary())
     return 0 if result.ok else 1

@@ -82,16 +82,15 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UsageError
     from ..synth import generate_dataset, make_strip
 
     if args.out is None and args.strip is None:
-        print("dkclip synth: give --out DIR (dataset) and/or --strip PNG", file=sys.stderr)
-        return 2
+        raise UsageError("give --out DIR (dataset) and/or --strip PNG")
     try:
         cfg = config_from_args(args)
     except ValueError as exc:
-        print(f"dkclip synth: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     if args.strip is not None:
         make_strip(args.strip, num_classes=args.classes, columns=args.strip_columns, seed=args.seed, config=cfg)
         print(f"wrote sample strip {args.strip}")
@@ -108,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
                                 fmt=args.fmt, workers=args.workers, config=cfg, overwrite=args.overwrite,
                                 progress=progress)
     except (ValueError, FileExistsError) as exc:
-        print(f"dkclip synth: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     c = meta["counts"]
     print(f"wrote {c['clips']} clips ({c['frames']} frames, {meta['num_classes']} classes, {meta['identities']} "
           f"identities, {meta['folds']} folds) to {args.out} in {meta['seconds']:.1f} s "

@@ -6,7 +6,6 @@ Runs single-process on CPU or GPU, and unchanged under ``torchrun --nproc_per_no
 from __future__ import annotations
 
 import argparse
-import logging
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,26 +20,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import ConfigError, list_configs, load_config
-    from ..engine.trainer import TrainingDiverged, resolve_resume, train
+    from ..engine.config import list_configs, load_config
+    from ..engine.trainer import resolve_resume, train
+    from ..errors import UsageError
 
     if args.list_configs:
         print("\n".join(list_configs()))
         return 0
-    try:
-        if args.resume:
-            run_dir, _ = resolve_resume(args.resume)
-            cfg = load_config(run_dir / "config.yaml", args.overrides)
-            name = run_dir.name
-        else:
-            if args.config is None:
-                raise ConfigError("give a config name or path (or --resume RUN)")
-            cfg = load_config(args.config, args.overrides)
-            name = str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
-        train(cfg, config_name=name, resume=args.resume)
-    except (ConfigError, FileNotFoundError, FileExistsError, OSError, TrainingDiverged) as exc:
-        logging.getLogger("dkclip").error("%s", exc)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    if args.resume:
+        if args.config is not None:
+            raise UsageError("--resume continues a run with its own saved config; drop CONFIG (run-control "
+                             "settings such as run.max_steps or data.workers can still be changed with --set)")
+        run_dir, _ = resolve_resume(args.resume)
+        cfg = load_config(run_dir / "config.yaml", args.overrides)
+        name = run_dir.name
+    else:
+        if args.config is None:
+            raise UsageError("give a config name or path (or --resume RUN); --list-configs shows the shipped ones")
+        cfg = load_config(args.config, args.overrides)
+        name = str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
+    train(cfg, config_name=name, resume=args.resume)
     return 0

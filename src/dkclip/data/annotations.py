@@ -117,8 +117,25 @@ def _content_lines(text: str) -> Iterable[tuple[int, str]]:
 
 
 def _read_text(path: str | os.PathLike[str]) -> str:
-    # utf-8-sig drops a BOM that spreadsheet exports put in front of the first path.
-    return Path(path).read_text(encoding="utf-8-sig")
+    """The list's text; a missing file, a folder or a binary file (a video passed as a list, say) is an
+    :class:`AnnotationError` naming the file, never a raw errno or codec message."""
+    file = Path(path)
+    if not file.exists():
+        raise AnnotationError(f"{file}: list file not found", source_file=str(file), reason="missing")
+    if file.is_dir():
+        raise AnnotationError(f"{file}: is a folder, not a list file", source_file=str(file), reason="folder")
+    data = file.read_bytes()
+    if b"\0" in data[:4096]:
+        raise AnnotationError(f"{file}: not a text list file (binary content; a video or image given as a list?)",
+                              source_file=str(file), reason="binary")
+    try:
+        # utf-8-sig drops a BOM that spreadsheet exports put in front of the first path.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise AnnotationError(f"{file}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                              "save the list as UTF-8", source_file=str(file), line_no=line,
+                              reason="encoding") from None
 
 
 def parse_list(text: str, source_file: str, *, root: str | os.PathLike[str] | None = None,

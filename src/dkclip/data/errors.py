@@ -11,8 +11,10 @@ positional multi-argument constructor it would degrade to a bare ``RuntimeError`
 
 from __future__ import annotations
 
+from ..errors import DKClipError
 
-class DataError(Exception):
+
+class DataError(DKClipError):
     """Base class of all data-pipeline errors."""
 
 

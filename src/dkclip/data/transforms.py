@@ -42,13 +42,9 @@ from typing import Literal
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from ..config import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
+from ..constants import IMAGENET_MEAN, IMAGENET_STD, NORMALIZATIONS
 
 Box = tuple[int, int, int, int]  # top, left, height, width (source pixels)
-NORMALIZATIONS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
-    "clip": (CLIP_MEAN, CLIP_STD),
-}
 MULTISCALE_SCALES: tuple[float, ...] = (1.0, 0.875, 0.75, 0.66)
 
 

@@ -1,4 +1,6 @@
-"""Training and evaluation engine (configs, schedule, checkpoints, metrics, DDP, the train/evaluate loops).
+"""The training library: run config, builders, the trainer, checkpoints, run logging, metrics, schedule,
+samplers, inference over a loader, reports and distributed helpers.
 
-Kept apart from the model library: ``dkclip.model`` never imports from here.
+Applications on top of it live in :mod:`dkclip.tasks`; the model library (:mod:`dkclip.model`, the factory)
+never imports from here.
 """

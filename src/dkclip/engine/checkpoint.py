@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checkpoints import STATE_VERSION, TRAIN_STATE_FORMAT, read_state
 from ..fileio import atomic_write
 
-FORMAT = "dkclip-train-state"
-VERSION = 1
+FORMAT = TRAIN_STATE_FORMAT
+VERSION = STATE_VERSION
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -56,15 +57,5 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a dkclip training checkpoint")
-    if state.get("version") != VERSION:
-        raise ValueError(f"{path}: checkpoint version {state.get('version')} is not supported (expected {VERSION})")
-    return state
+    """Read ``last.pt``; a pretraining state or any other file is refused with what it is."""
+    return read_state(path, TRAIN_STATE_FORMAT)

@@ -18,17 +18,16 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 import yaml
 
+from ..errors import ConfigError
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A configuration problem, naming the key (and file) at fault."""
 
 
 @dataclass
 class ModelSection:
     name: str = "dkclip-vit-b-16"
-    clip_weights: str | None = None  # local CLIP checkpoint; None = the model's default (random init, warned)
+    pretrained: str | None = None  # a registered weights tag of the model (dkclip.list_pretrained()), e.g. synthclip
+    clip_weights: str | None = None  # a local CLIP checkpoint; with neither, CLIP is randomly initialised (warned)
     prompts: str = "dfew"  # named prompt set or a path to an id,name CSV
     options: dict[str, Any] = field(default_factory=dict)  # any DKClipConfig field, e.g. {temporal: avgpool}
 
@@ -45,7 +44,9 @@ class DataSection:
     num_frames: int = 16  # frames sampled per training clip
     eval_num_frames: int | None = None  # frames per evaluation clip (default: num_frames)
     short_clip: Literal["loop", "pad"] = "loop"
-    normalize: Literal["imagenet", "clip"] = "imagenet"
+    # Normalisation the model is trained with and carries (its config's image_mean/std); None: the pretrained
+    # weights' own, else ImageNet's (the authors').
+    normalize: Literal["imagenet", "clip"] | None = None
     min_listed_frames: int = 3  # the authors drop clips listed with fewer than 3 frames
     on_error: Literal["raise", "skip"] = "raise"
     workers: int = 4
@@ -74,6 +75,7 @@ class OptimSection:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
     eps: float = 1e-8
     grad_clip: float | None = None
+    freeze_patch_embed: bool = False  # the paper freezes the patch embedding; the authors' code trains it
 
 
 @dataclass
@@ -88,6 +90,7 @@ class ScheduleSection:
 @dataclass
 class LossSection:
     lam: float = 1.0
+    use_consistency: bool = True  # the CCR terms (local CE + KL) of Eq. 11 (Table 4's last step)
     kl_mode: Literal["kl", "authors_code"] = "kl"
     active_epochs: list[int] | None = None  # [start, stop) of the consistency terms; None = every epoch
 

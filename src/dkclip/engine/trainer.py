@@ -15,7 +15,6 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,25 +22,25 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .. import create_model
-from ..data import MixupFMix, build_dataset, build_loader, smooth_one_hot
+from ..data import MixupFMix, build_loader, smooth_one_hot
 from ..data.dataset import ClipDataset
+from ..errors import ConfigError, TrainingDiverged
 from ..factory import save_model
-from ..fileio import atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_json
 from ..losses import DKClipLoss
-from ..model.dkclip import DKClip
+from .builders import build_datasets, build_model, class_names_of, eval_loader, resolve_amp
 from .checkpoint import FORMAT, VERSION, atomic_save, load_training_state, rng_state, set_rng_state
-from .config import ConfigError, TrainConfig, load_config
+from .config import TrainConfig, load_config
 from .distributed import DistInfo, barrier, cleanup, init_distributed
-from .evaluation import Predictions, autocast_context, format_table, predict, summarize, write_report_files
-from .samplers import ChunkedEpochSampler, ShardSampler
+from .inference import Predictions, autocast_context, predict
+from .reports import format_table, summarize, write_predictions_csv, write_report_files
+from .resume import check_resume
+from .rundir import prepare_run_dir, resolve_resume
+from .runlog import RunLogger
+from .samplers import ChunkedEpochSampler
 from .schedule import WarmupCosineSchedule
 
 logger = logging.getLogger(__name__)
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -52,170 +51,6 @@ class TrainState:
     best_metric: float = -math.inf
     best_epoch: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------------------------- set-up
-def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """(autocast dtype or None, whether a GradScaler is needed)."""
-    if mode == "fp32" or (mode == "auto" and device.type != "cuda"):
-        return None, False
-    if mode == "fp16":
-        return torch.float16, device.type == "cuda"
-    if mode == "bf16" or (device.type == "cuda" and torch.cuda.is_bf16_supported()):
-        return torch.bfloat16, False
-    return torch.float16, True
-
-
-def build_model(cfg: TrainConfig) -> DKClip:
-    options = dict(cfg.model.options)
-    options.setdefault("num_frames", cfg.data.num_frames)
-    options.setdefault("grad_checkpointing", cfg.run.grad_checkpointing)
-    if cfg.data.normalize == "clip":
-        from ..config import CLIP_MEAN, CLIP_STD
-
-        options.setdefault("image_mean", CLIP_MEAN)
-        options.setdefault("image_std", CLIP_STD)
-    try:
-        return create_model(cfg.model.name, clip_weights=cfg.model.clip_weights, prompts=cfg.model.prompts,
-                            **options)
-    except (TypeError, ValueError) as exc:
-        if "config keys" in str(exc):
-            raise ConfigError(f"model.options: {exc}") from None
-        raise
-
-
-def class_names_of(model: DKClip) -> list[str]:
-    cfg = model.config
-    return list(cfg.class_names) or [f"class{i}" for i in range(cfg.num_classes)]
-
-
-def split_dataset(cfg: TrainConfig, list_file: str, mode: str, num_frames: int, image_size: int, num_classes: int,
-                  **extra: Any) -> ClipDataset:
-    """A dataset for one list file with the run config's data settings (root, rewrites, format, policy)."""
-    d = cfg.data
-    return build_dataset(list_file, mode, num_frames=num_frames, image_size=image_size, root=d.root,
-                         rewrites=d.rewrites, fmt=d.list_format, num_classes=num_classes, normalize=d.normalize,
-                         short_clip=d.short_clip, on_error=d.on_error, min_listed_frames=d.min_listed_frames,
-                         seed=cfg.run.seed, **extra)
-
-
-def stratified_split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, val): per class, a fraction of the clips (at least one where a class has two)."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    by_class: dict[int, list[int]] = {}
-    for i, label in enumerate(labels):
-        by_class.setdefault(label, []).append(i)
-    for members in by_class.values():
-        members = list(rng.permutation(members))
-        n_val = round(fraction * len(members))
-        if n_val == 0 and fraction > 0 and len(members) >= 2:
-            n_val = 1
-        val += members[:n_val]
-        train += members[n_val:]
-    return sorted(train), sorted(val)
-
-
-def build_datasets(cfg: TrainConfig, model: DKClip) -> tuple[ClipDataset, ClipDataset | None, ClipDataset | None]:
-    d = cfg.data
-    if not d.train_list:
-        raise ConfigError("data.train_list is not set")
-    size, k = model.config.image_size, model.num_classes
-    eval_frames = d.eval_num_frames or d.num_frames
-    eval_extra = {"num_clips": cfg.eval.num_clips, "num_crops": cfg.eval.num_crops}
-    a = cfg.augment
-    train = split_dataset(cfg, d.train_list, "train", d.num_frames, size, k, scales=tuple(a.crop_scales),
-                     flip_p=a.flip_p, jitter_p=a.color_jitter_p, gray_p=a.grayscale_p)
-    val = None
-    if d.val_list:
-        val = split_dataset(cfg, d.val_list, "test", eval_frames, size, k, **eval_extra)
-    elif cfg.eval.select == "val":
-        if d.val_fraction <= 0:
-            raise ConfigError("eval.select=val needs data.val_list or data.val_fraction > 0")
-        # The validation split is carved from the training list, never from the test list.
-        val = split_dataset(cfg, d.train_list, "test", eval_frames, size, k, **eval_extra)
-        train_idx, val_idx = stratified_split([r.label for r in train.records], d.val_fraction, cfg.run.seed)
-        records = train.records
-        train.records = [records[i] for i in train_idx]
-        val.records = [records[i] for i in val_idx]
-    test = split_dataset(cfg, d.test_list, "test", eval_frames, size, k, **eval_extra) if d.test_list else None
-    if cfg.eval.select == "test-max" and test is None:
-        raise ConfigError("eval.select=test-max needs data.test_list")
-    return train, val, test
-
-
-def eval_loader(dataset: ClipDataset, cfg: TrainConfig, info: DistInfo) -> Any:
-    return build_loader(dataset, cfg.data.eval_batch_size, num_workers=cfg.data.workers,
-                        sampler=ShardSampler(len(dataset), info.rank, info.world_size), drop_last=False,
-                        seed=cfg.run.seed, pin_memory=info.device.type == "cuda")
-
-
-def prepare_run_dir(cfg: TrainConfig, config_name: str, info: DistInfo) -> Path:
-    name = cfg.run.name or f"{config_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(cfg.run.output_dir) / name
-    if info.is_main:
-        if (run_dir / "last.pt").exists():
-            raise FileExistsError(f"{run_dir} already holds a run; continue it with --resume {run_dir} "
-                                  "or choose another run.name")
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-        except OSError as exc:
-            raise OSError(f"cannot write to the run directory {run_dir}: {exc}") from exc
-    barrier(info)
-    return run_dir
-
-
-def resolve_resume(path: str | Path) -> tuple[Path, Path]:
-    """(run dir, checkpoint) from a run directory or a ``last.pt`` path."""
-    path = Path(path)
-    ckpt = path / "last.pt" if path.is_dir() else path
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume at {ckpt}")
-    return ckpt.parent, ckpt
-
-
-# ----------------------------------------------------------------------------------------------- logging
-class RunLogger:
-    def __init__(self, run_dir: Path, enabled: bool, tensorboard: bool) -> None:
-        self.run_dir = run_dir
-        self.enabled = enabled
-        self.writer = None
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self.writer = SummaryWriter(str(run_dir / "tensorboard"))
-            except ImportError:
-                logger.info("tensorboard is not installed; logging to CSV/JSONL only")
-
-    def step(self, step: int, values: dict[str, float]) -> None:
-        if not self.enabled:
-            return
-        with (self.run_dir / "steps.jsonl").open("a") as fh:
-            fh.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            for key, value in values.items():
-                self.writer.add_scalar(f"train/{key}", value, step)
-
-    def epoch(self, history: list[dict[str, Any]]) -> None:
-        """Rewrite the per-epoch JSONL and CSV from the full history (atomic, so resume never duplicates rows)."""
-        if not self.enabled:
-            return
-        atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        keys = sorted({k for h in history for k in h}, key=lambda k: (k != "epoch", k))
-        rows = [",".join(keys)] + [",".join("" if h.get(k) is None else str(h[k]) for k in keys) for h in history]
-        atomic_write_text(self.run_dir / "metrics.csv", "\n".join(rows) + "\n")
-        if self.writer is not None and history:
-            last = history[-1]
-            for key, value in last.items():
-                if key != "epoch" and isinstance(value, int | float):
-                    self.writer.add_scalar(f"epoch/{key}", value, last["epoch"])
-            self.writer.flush()
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 # ----------------------------------------------------------------------------------------------- the loop
@@ -250,7 +85,7 @@ class Trainer:
                                              cfg.schedule.min_lr_ratio)
         self.scaler = torch.amp.GradScaler(self.device.type) if use_scaler else None
         active = tuple(cfg.loss.active_epochs) if cfg.loss.active_epochs is not None else None
-        self.loss_fn = DKClipLoss(cfg.loss.lam, cfg.loss.kl_mode, self.model.config.use_consistency, active)
+        self.loss_fn = DKClipLoss(cfg.loss.lam, cfg.loss.kl_mode, cfg.loss.use_consistency, active)
         a = cfg.augment
         self.mixer = MixupFMix(self.model.num_classes, mixup_alpha=a.mixup_alpha, fmix_alpha=a.fmix_alpha,
                                switch_prob=a.switch_prob, smoothing=a.label_smoothing)
@@ -467,6 +302,8 @@ class Trainer:
             atomic_write_json(self.run_dir / "results.json", result)
             rep = preds.report(cfg.eval.head, self.class_names)
             write_report_files(rep, self.run_dir, "test", title=f"test ({cfg.eval.head} head, {cfg.eval.select})")
+            write_predictions_csv(preds, [r.path for r in self.test_ds.records], self.class_names,
+                                  self.run_dir / "predictions.csv")
             print(format_table(rep, f"test, {cfg.eval.head} head ({label}):"))
         return result
 
@@ -497,9 +334,14 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
         cleanup()
 
 
+# Run-config keys a resumed run may change (they change how it runs, never what it computes).
+RUN_CONTROL_KEYS = frozenset({"run.max_steps", "run.progress", "run.log_every", "run.tensorboard", "run.device",
+                              "data.workers", "data.eval_batch_size"})
+
+
 def _merge_resume_config(saved: Path, requested: TrainConfig) -> TrainConfig:
-    """The run's saved config wins (an exact continuation), except the run-control knobs max_steps and progress."""
+    """The run's saved config, with the run-control changes of ``requested`` applied; any other change is refused
+    by name (:mod:`dkclip.engine.resume`)."""
     cfg = load_config(saved)
-    cfg.run.max_steps = requested.run.max_steps
-    cfg.run.progress = requested.run.progress
-    return cfg
+    check_resume(cfg.to_dict(), requested.to_dict(), RUN_CONTROL_KEYS, f"--resume {saved.parent}")
+    return requested

@@ -43,9 +43,6 @@ class DKClip(nn.Module):
         self.config = config
         mode = config.temporal
         self.visual = CrossFrameVisionEncoder(clip.visual, use_messages=mode in ("cross_frame", "hierarchical"))
-        if config.freeze_patch_embed:
-            self.visual.conv1.weight.requires_grad_(False)
-        self.visual.grad_checkpointing = config.grad_checkpointing
         self.text = FrozenTextEncoder(clip, tokenizer, config.prompts, config.coop_context_tokens,
                                       config.coop_class_specific)
         embed = config.embed_dim
@@ -70,6 +67,16 @@ class DKClip(nn.Module):
     @property
     def num_classes(self) -> int:
         return len(self.text.prompts)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> DKClip:
+        """Recompute each ViT block's activations in the backward pass (less memory, ~30% more compute)."""
+        self.visual.grad_checkpointing = enable
+        return self
+
+    def freeze_patch_embed(self, freeze: bool = True) -> DKClip:
+        """Freeze (or unfreeze) the patch embedding: the paper freezes it, the authors' code trains it (SPEC §6)."""
+        self.visual.conv1.weight.requires_grad_(not freeze)
+        return self
 
     def set_prompts(self, prompts: list[str], class_names: list[str] | None = None) -> None:
         """Swap the class prompts (e.g. for zero-shot evaluation); the text cache is rebuilt."""

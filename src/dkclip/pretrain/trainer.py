@@ -17,10 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from ..checkpoints import PRETRAIN_STATE_FORMAT, STATE_VERSION, read_state
 from ..clip_loading import build_clip, get_tokenizer
 from ..data.transforms import Normalize
-from ..engine.checkpoint import atomic_save, load_training_state
+from ..engine.checkpoint import atomic_save
+from ..engine.resume import check_resume
 from ..engine.schedule import WarmupCosineSchedule
+from ..errors import TrainingDiverged
 from ..fileio import atomic_write, atomic_write_json
 from ..prompts import PROMPT_SETS
 from ..registry import get_model_config
@@ -28,7 +31,6 @@ from ..synth import ClipSpec, SynthConfig, render_clip
 from .data import IDENTITY_SEED_BASE, CaptionedFrameBatches, StreamConfig
 
 logger = logging.getLogger(__name__)
-STATE_FORMAT = "dkclip-train-state"
 # Settings that change speed or logging, never the weights: a resumed run may change them.
 _NOT_RESULT_FIELDS = frozenset({"out_dir", "workers", "threads", "log_every", "save_every", "eval_every"})
 
@@ -128,12 +130,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     step = 0
     state_path = out / "state.pt"
     if state_path.is_file():
-        state = load_training_state(state_path)
-        saved = json.loads(state["config"])
-        changed = sorted(k for k, v in asdict(cfg).items() if k not in _NOT_RESULT_FIELDS and saved.get(k) != v)
-        if changed:
-            raise ValueError(f"{state_path} was written with another configuration ({', '.join(changed)} differ); "
-                             "use another --out-dir")
+        state = read_state(state_path, PRETRAIN_STATE_FORMAT)
+        check_resume(json.loads(state["config"]), asdict(cfg), _NOT_RESULT_FIELDS, str(state_path))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["scheduler"])
@@ -149,7 +147,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     probe = ZeroShotProbe(stream.image_size)
 
     def save_state() -> None:
-        atomic_save({"format": STATE_FORMAT, "version": 1, "model": model.state_dict(),
+        atomic_save({"format": PRETRAIN_STATE_FORMAT, "version": STATE_VERSION, "model": model.state_dict(),
                      "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(), "step": step,
                      "config": json.dumps(asdict(cfg))}, state_path)
 
@@ -161,7 +159,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         loss = contrastive_loss(model.encode_image(batch["images"]), model.encode_text(batch["tokens"]),
                                 model.logit_scale)
         if not math.isfinite(loss.item()):
-            raise RuntimeError(f"non-finite contrastive loss at step {step}; last good state: {state_path}")
+            raise TrainingDiverged(f"non-finite contrastive loss at step {step}; last good state: {state_path}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.config import TrainConfig
+from ..engine.trainer import train
+from ..errors import ConfigError
 from ..fileio import atomic_write_text
-from .config import ConfigError, TrainConfig
-from .trainer import train
 
 
 def fold_config(cfg: TrainConfig, fold: int, name: str) -> TrainConfig:

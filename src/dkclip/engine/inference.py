@@ -1,4 +1,4 @@
-"""Evaluation: predictions over a (sharded) loader, gathered across ranks, and the UAR/WAR reports.
+"""Inference over a (sharded) loader: per-clip probabilities of every head, gathered across ranks.
 
 Per view the model gives softmax(z_g) (global head) and softmax(z_l) (fused local head); both are summed over
 views (clips × crops) and the fused score is their sum (SPEC §1.11). The paper reports the global head.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,23 +88,3 @@ def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torc
             extra[name] = all_gather_cat(local, info)[order].cpu().numpy()
         extra["kept"] = extra["kept"].astype(bool)
     return Predictions(idx[order].cpu().numpy(), lab[order].cpu().numpy(), probs_np, **extra)
-
-
-def summarize(preds: Predictions, class_names: list[str]) -> dict[str, Any]:
-    return {head: preds.report(head, class_names).as_dict() for head in HEADS}
-
-
-def format_table(rep: ClassificationReport, title: str = "") -> str:
-    """A Markdown table: per-class recall, UAR and WAR in percent."""
-    names = rep.class_names
-    header = "| " + " | ".join([*names, "UAR", "WAR"]) + " |"
-    rule = "|" + "---|" * (len(names) + 2)
-    cells = ["-" if np.isnan(r) else f"{100 * r:.2f}" for r in rep.recall]
-    row = "| " + " | ".join([*cells, f"{100 * rep.uar:.2f}", f"{100 * rep.war:.2f}"]) + " |"
-    lines = [title] if title else []
-    return "\n".join([*lines, header, rule, row])
-
-
-def write_report_files(rep: ClassificationReport, out_dir: Path, stem: str, title: str = "") -> None:
-    rep.write_csv(out_dir / f"{stem}_confusion.csv")
-    rep.plot(out_dir / f"{stem}_confusion.png", title=title)

@@ -6,13 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import create_model
+from ..constants import NORMALIZATIONS
+from ..engine.builders import eval_loader, split_dataset
+from ..engine.config import TrainConfig
+from ..engine.distributed import cleanup, init_distributed
+from ..engine.inference import predict
+from ..engine.reports import format_table
+from ..factory import create_model
 from ..fileio import atomic_write_json
 from ..prompts import class_names_for, resolve_prompts
-from .config import TrainConfig
-from .distributed import cleanup, init_distributed
-from .evaluation import format_table, predict
-from .trainer import eval_loader, split_dataset
 
 # Table 6: a class names, the paper's wording, e AU-enriched with "or" (default), d AU-enriched with "and".
 TABLE6_SETS = ("classnames", "paper", "", "and")
@@ -23,18 +25,25 @@ def table6_prompt_sets(base: str) -> list[str]:
 
 
 def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_file: str | None = None,
-              prompt_sets: list[str] | None = None, out_dir: str | Path | None = None) -> dict[str, Any]:
+              prompt_sets: list[str] | None = None, out_dir: str | Path | None = None,
+              pretrained: str | None = None) -> dict[str, Any]:
+    """Score a CLIP zero-shot: frame-averaged image features against each prompt set.
+
+    Normalisation: ``data.normalize`` when set, else the pretrained tag's, else CLIP's own statistics (zero-shot
+    uses CLIP as it was trained, so OpenAI's files get OpenAI's preprocessing).
+    """
     info = init_distributed(cfg.run.device)
     try:
-        list_file = list_file or cfg.data.test_list
-        if not list_file:
-            raise ValueError("no list to evaluate: pass --list or set data.test_list")
         prompt_sets = prompt_sets or table6_prompt_sets(cfg.model.prompts)
+        norm = cfg.data.normalize or (None if pretrained or clip_weights == "default" else "clip")
+        stats = dict(zip(("image_mean", "image_std"), NORMALIZATIONS[norm], strict=True)) if norm else {}
         # avgpool + no CMAM/NRM is exactly CLIP: per-frame image features averaged over the clip.
-        model = create_model(model_name, clip_weights=clip_weights, prompts=prompt_sets[0], temporal="avgpool",
-                             use_cmam=False, use_nrm=False).to(info.device)
-        frames = cfg.data.eval_num_frames or cfg.data.num_frames
-        dataset = split_dataset(cfg, list_file, "test", frames, model.config.image_size, model.num_classes)
+        model = create_model(model_name, pretrained=pretrained, clip_weights=clip_weights, prompts=prompt_sets[0],
+                             temporal="avgpool", use_cmam=False, use_nrm=False,
+                             num_frames=cfg.data.eval_num_frames or cfg.data.num_frames, **stats).to(info.device)
+        key = "--list" if list_file else "data.test_list"
+        list_file = list_file or cfg.data.test_list
+        dataset = split_dataset(cfg, list_file, "test", model.config, key)
         results: dict[str, Any] = {"model": model_name, "clip_weights": str(clip_weights), "list": str(list_file),
                                    "prompt_sets": {}}
         for name in prompt_sets:

@@ -1,0 +1,59 @@
+"""``evaluate``: a trained model on a list file, full-set UAR/WAR for the global, local and fused heads,
+single- or multi-view, gathered across ranks under torchrun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..data.errors import DataError
+from ..engine.builders import eval_loader, resolve_amp, split_dataset
+from ..engine.config import TrainConfig
+from ..engine.distributed import cleanup, init_distributed
+from ..engine.inference import HEADS, predict
+from ..engine.reports import format_table, summarize, write_predictions_csv, write_report_files
+from ..factory import load_model, locate_model
+from ..fileio import atomic_write_json
+
+
+def evaluate(model_path: str | Path, cfg: TrainConfig, list_file: str | None = None,
+             out_dir: str | Path | None = None, num_frames: int | None = None) -> dict[str, Any]:
+    """Evaluate a saved model on a list file; preprocessing (size, normalisation, T) comes from the model.
+
+    ``cfg`` gives where the data is and how to read it (root, rewrites, workers, views). ``num_frames``
+    overrides the model's test T. Writes ``results.json``, per-head confusion matrices and ``predictions.csv``.
+    """
+    info = init_distributed(cfg.run.device)
+    try:
+        source = locate_model(model_path)
+        model = load_model(model_path).to(info.device)
+        key = "--list" if list_file else "data.test_list"
+        list_file = list_file or cfg.data.test_list
+        dataset = split_dataset(cfg, list_file, "test", model.config, key, num_frames=num_frames,
+                                num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops)
+        frames = dataset.sampler.num_frames
+        amp_dtype, _ = resolve_amp(cfg.run.amp, info.device)
+        loader = eval_loader(dataset, cfg, info)
+        preds = predict(model, loader, info, amp_dtype)
+        if preds.labels.size == 0:
+            raise DataError(f"{list_file}: every clip was skipped as unreadable ({loader.report.summary()})")
+        names = model.config.class_labels
+        summary = summarize(preds, names)
+        result = {"model": str(model_path), "list": str(list_file), "num_clips": int(preds.labels.size),
+                  "views": {"clips": cfg.eval.num_clips, "crops": cfg.eval.num_crops, "frames": frames},
+                  "reported_head": cfg.eval.head, "heads": summary, "data": loader.report.summary()}
+        if info.is_main:
+            out = Path(out_dir) if out_dir else (source.run_dir or Path(".")) / f"eval-{Path(list_file).stem}"
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(out / "results.json", result)
+            write_predictions_csv(preds, [r.path for r in dataset.records], names, out / "predictions.csv")
+            for head in HEADS:
+                rep = preds.report(head, names)
+                write_report_files(rep, out, head, title=f"{Path(list_file).name}: {head} head")
+                print(format_table(rep, f"{head} head:"))
+            print(f"results: {out / 'results.json'}")
+            result["out_dir"] = str(out)
+        result["predictions"] = preds
+        return result
+    finally:
+        cleanup()

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 import dkclip
-from dkclip.clip_loading import CheckpointMismatchError, build_clip, read_state_dict
+from dkclip.clip_loading import build_clip, read_state_dict
+from dkclip.errors import CheckpointError, CheckpointMismatchError
 
 
 def _visual_state(model: dkclip.DKClip) -> dict[str, torch.Tensor]:
@@ -59,7 +60,9 @@ def test_wrong_architecture_lists_mismatches(tiny_arch: dict, tmp_path: Path) ->
     with pytest.raises(CheckpointMismatchError) as err:
         dkclip.create_model("dkclip-tiny", clip_weights=path)
     text = str(err.value)
-    assert str(path) in text
+    assert "\n" not in text  # one line; the full list is in .details (the CLI shows it with --debug)
+    assert str(path) in text and "shape mismatches" in text
+    text += "\n".join(err.value.details)
     assert "visual.conv1.weight: checkpoint (192, 3, 8, 8) vs model (192, 3, 16, 16)" in text
     assert "patch 8" in text and "patch 16" in text
 
@@ -70,13 +73,14 @@ def test_missing_and_unexpected_keys_are_listed(tiny_clip_file: Path, tmp_path: 
     state["visual.extra_head.weight"] = torch.zeros(2)
     path = tmp_path / "broken.pt"
     torch.save(state, path)
-    with pytest.raises(CheckpointMismatchError, match=r"1 missing keys: visual\.ln_post\.weight") as err:
+    with pytest.raises(CheckpointMismatchError, match=r"1 missing keys; 1 unexpected keys") as err:
         dkclip.create_model("dkclip-tiny", clip_weights=path)
-    assert "1 unexpected keys: visual.extra_head.weight" in str(err.value)
+    assert "1 missing keys: visual.ln_post.weight" in err.value.details
+    assert "1 unexpected keys: visual.extra_head.weight" in err.value.details
 
 
 def test_bad_files(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nowhere\.pt"):
+    with pytest.raises(CheckpointError, match=r"not found: .*nowhere\.pt"):
         dkclip.create_model("dkclip-tiny", clip_weights=tmp_path / "nowhere.pt")
     odd = tmp_path / "weights.ckpt"
     odd.write_bytes(b"x")

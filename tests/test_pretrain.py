@@ -70,19 +70,21 @@ def _tiny(tmp_path: Path, **kw: object) -> PretrainConfig:
 def test_resume_accepts_speed_settings_and_refuses_result_settings(tmp_path: Path) -> None:
     import pytest
 
+    from dkclip.errors import ConfigError
+
     torch.set_num_threads(2)
     first = read_state_dict(pretrain(_tiny(tmp_path)))
     # Same run, other thread/worker/log settings: resumes at its last step and returns the same weights.
     again = read_state_dict(pretrain(_tiny(tmp_path, threads=1, log_every=5)))
     assert all(torch.equal(first[k], again[k]) for k in first)
-    with pytest.raises(ValueError, match=r"lr differ"):
+    with pytest.raises(ConfigError, match=r"lr: saved 0\.0005, requested 0\.01"):
         pretrain(_tiny(tmp_path, lr=1e-2))
 
 
 def test_warm_start_loads_the_given_weights(tmp_path: Path) -> None:
-    from dkclip.registry import default_clip_weights
+    from dkclip.pretrained import get_pretrained_cfg, verified_path
 
-    shipped = default_clip_weights("dkclip-tiny")
+    shipped = verified_path(get_pretrained_cfg("dkclip-tiny", "synthclip"))
     out = read_state_dict(pretrain(_tiny(tmp_path, steps=1, lr=0.0, init_weights=str(shipped))))
     ref = read_state_dict(shipped)
     assert all(torch.equal(out[k], ref[k]) for k in ref)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import dkclip
-from dkclip.config import IMAGENET_MEAN, IMAGENET_STD
-from dkclip.registry import WEIGHTS_DIR, default_clip_weights
+from dkclip.constants import IMAGENET_MEAN, IMAGENET_STD
+from dkclip.pretrained import WEIGHTS_DIR, get_pretrained_cfg, verified_path
 from dkclip.synth import ClipSpec, render_clip
 
 
@@ -31,14 +31,14 @@ def _apex_clips(per_class: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_shipped_weights_are_in_the_package_and_small() -> None:
-    path = default_clip_weights("dkclip-tiny")
+    path = verified_path(get_pretrained_cfg("dkclip-tiny", "synthclip"))
     assert path.parent == WEIGHTS_DIR and path.stat().st_size <= 20 * 1024 * 1024
     assert (WEIGHTS_DIR / "README.md").is_file()  # the model card
 
 
 @pytest.mark.parametrize("prompts", ["dfew"])
 def test_shipped_weights_zero_shot_above_chance(prompts: str) -> None:
-    model = dkclip.create_model("dkclip-tiny", clip_weights="default", prompts=prompts, temporal="avgpool",
+    model = dkclip.create_model("dkclip-tiny", pretrained="synthclip", prompts=prompts, temporal="avgpool",
                                 use_cmam=False, use_nrm=False, logit_scale=None).eval()
     video, labels = _apex_clips(per_class=8, seed=123)
     with torch.no_grad():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms.v2 import functional as F
 
-from dkclip.config import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
+from dkclip.constants import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD
 from dkclip.data.transforms import (
     EvalTransform,
     Normalize,

@@ -17,6 +17,7 @@ from dkclip.cli import main as cli_main
 from dkclip.engine.checkpoint import load_training_state
 from dkclip.engine.config import ConfigError, config_from_dict
 from dkclip.engine.trainer import TrainingDiverged, build_model, train
+from dkclip.errors import CheckpointError
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -98,7 +99,7 @@ def test_failures_before_training(synth_root: Path, tmp_path: Path) -> None:
         train(cfg)
     missing = config_from_dict(tiny_config(synth_root, tmp_path, model={"clip_weights": str(tmp_path / "no.pt")},
                                            run={"name": "y"}))
-    with pytest.raises(FileNotFoundError, match=r"CLIP weights file not found: .*no\.pt"):
+    with pytest.raises(CheckpointError, match=r"CLIP weights file not found: .*no\.pt"):
         train(missing)
     assert not (tmp_path / "y" / "last.pt").exists()
     odd = config_from_dict(tiny_config(synth_root, tmp_path, schedule={"batch_size": 3, "effective_batch": 8},

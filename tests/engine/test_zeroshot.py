@@ -29,12 +29,3 @@ def test_zero_shot_reports_every_table6_prompt_set(synth_root: Path, tmp_path: P
         assert entry["num_samples"] == n and 0.0 <= entry["uar"] <= 1.0
     assert result["prompt_sets"]["dfew_classnames"]["prompts"][0] == "happiness"
     assert capsys.readouterr().out.count("zero-shot, prompts") == 4
-
-
-def test_default_weights_only_for_models_that_ship_them() -> None:
-    from dkclip.registry import default_clip_weights
-
-    with pytest.raises(ValueError, match="no CLIP weights are shipped for 'dkclip-vit-b-16'"):
-        default_clip_weights("dkclip-vit-b-16")
-    with pytest.raises(ValueError, match="unknown model"):
-        default_clip_weights("dkclip-huge")

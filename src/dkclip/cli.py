@@ -13,6 +13,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 
 # Sub-command modules, in the order ``dkclip --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("demo", "train", "evaluate", "cv", "ablate", "export", "prepare", "synth",
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _report(command: str, exc: BaseException, debug: bool) -> None:
     if debug:
-        logging.getLogger("dkclip").exception("%s failed", command)
+        traceback.print_exception(exc, file=sys.stderr)
     message = str(exc).strip() or type(exc).__name__
     if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in message:
         message = f"{message}: {exc.filename}"

@@ -82,7 +82,8 @@ class SkippedSample:
     reason: str
 
 
-# Errors that mean "this sample's media is bad". Anything else (a bug) always propagates.
+# Errors a reader or decoder may raise for bad media (turned into MediaError in ClipDataset._read). Anything
+# raised outside the reading step (the transform, our own code) always propagates.
 _MEDIA_FAILURES: tuple[type[BaseException], ...] = (DataError, OSError, ValueError, RuntimeError, EOFError)
 
 
@@ -148,16 +149,32 @@ class ClipDataset(Dataset[dict[str, Any]]):
         logger.warning("skipping bad sample %s (%s): %s", rec.where, rec.path, reason)
         return entry
 
-    def load(self, index: int) -> dict[str, Any]:
-        """Load one sample, raising :class:`MediaError` (or a decoder's own error) on bad media."""
-        rec = self.records[index]
-        n = self.reader.count(rec.path)
+    def _read(self, rec: VideoRecord) -> tuple[int, np.ndarray, list[np.ndarray]]:
+        """(frames on disk, sampled indices, decoded frames) of one record. Failures of the reader (counting or decoding) are
+        failures to *read the media* and come out as :class:`MediaError`; nothing else is a bad sample."""
+        n = self._media(rec.path, self.reader.count)
         if n <= 0:
             kind = "zero-length video" if os.path.isfile(rec.path) else "empty frame folder (no jpg/jpeg/png files)"
             raise MediaError.at(rec.path, kind)
         indices = np.asarray(self.sampler(n, self.generator))
+        frames = self._media(rec.path, lambda path: self.reader.read(path, indices.reshape(-1)))
+        return n, indices, frames
+
+    @staticmethod
+    def _media(path: str, step: Callable[[str], Any]) -> Any:
+        try:
+            return step(path)
+        except MediaError:
+            raise
+        except _MEDIA_FAILURES as exc:  # a decoder's own error type
+            raise MediaError.at(path, f"{type(exc).__name__}: {exc}") from exc
+
+    def load(self, index: int) -> dict[str, Any]:
+        """Load one sample, raising :class:`MediaError` on bad media. Errors of the transform (or of any other
+        code) propagate unchanged: they are bugs or misconfiguration, never a reason to skip a sample."""
+        rec = self.records[index]
+        n, indices, frames = self._read(rec)
         views, t = (1, indices.shape[0]) if indices.ndim == 1 else indices.shape
-        frames = self.reader.read(rec.path, indices.reshape(-1))
         clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)  # (V*T, 3, H, W) uint8
         outs = [self.transform(clip[v * t:(v + 1) * t], self.generator) for v in range(views)]
         # One view: (T, ...) or (crops, T, ...). Several: each (T, ...) or (crops, T, ...) → (V*crops, T, 3, S, S).
@@ -170,9 +187,9 @@ class ClipDataset(Dataset[dict[str, Any]]):
         self._seed_sample(index)
         try:
             return self.load(index)
-        except _MEDIA_FAILURES as exc:
+        except MediaError as exc:
             rec = self.records[index]
-            reason = exc.reason if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
+            reason = exc.reason
             if self.on_error == "raise":
                 raise SampleError.at(rec.source_file, rec.line_no, rec.path, reason) from exc
             skipped = [self._bad_sample(index, rec, reason)]
@@ -190,8 +207,8 @@ class ClipDataset(Dataset[dict[str, Any]]):
                 continue
             try:
                 sample = self.load(j)
-            except _MEDIA_FAILURES as exc:
-                reason = exc.reason if isinstance(exc, MediaError) else f"{type(exc).__name__}: {exc}"
+            except MediaError as exc:
+                reason = exc.reason
                 skipped.append(self._bad_sample(j, self.records[j], reason))
                 self._bad.add(j)
                 continue

@@ -60,7 +60,7 @@ def test_a_damaged_or_replaced_file_is_refused(tmp_path: Path, monkeypatch: pyte
     data = bytearray(copy.read_bytes())
     data[-100] ^= 0xFF  # same size, one byte flipped
     copy.write_bytes(bytes(data))
-    with pytest.raises(WeightsIntegrityError, match="SHA-256 .* differs from the registered"):
+    with pytest.raises(WeightsIntegrityError, match=r"SHA-256 .* differs from the registered"):
         dkclip.create_model("dkclip-tiny", pretrained="synthclip")
     copy.write_bytes(bytes(data[:-1]))
     with pytest.raises(WeightsIntegrityError, match="bytes, but dkclip-tiny/synthclip is 20005842 bytes"):

@@ -67,7 +67,8 @@ register_pretrained(PretrainedCfg(
     model="dkclip-tiny", tag="synthclip", file="dkclip-tiny-synthclip.safetensors",
     sha256="8ef20024a99c65d59c0c385ac936848cdb7bc8c0e95bcd6dcd83b7db950552d8", size=20_005_842,
     image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
-    trained_on="430,400 synthetic face frames (dkclip.synth) with AU captions, dkclip pretrain in two stages; no real face",
+    trained_on="430,400 synthetic face frames (dkclip.synth) with AU captions, dkclip pretrain in two stages; "
+               "no real face",
     license="MIT",
     description="dkclip-tiny's CLIP pretrained on synthetic AU-captioned faces (model card: "
                 "src/dkclip/weights/README.md). For the CPU demo, tests and synthetic ablations only.",

@@ -47,15 +47,15 @@ def test_each_loader_names_what_it_got(run_dir: Path, tmp_path: Path) -> None:
     pt = pretrain(PretrainConfig(out_dir=str(tmp_path / "pt"), steps=1, clips_per_batch=2, frames_per_clip=4,
                                  warmup_steps=0, log_every=1, save_every=1, eval_every=100, workers=0))
     state = pt.parent / "state.pt"
-    with pytest.raises(CheckpointError, match="CLIP-pretraining checkpoint .* not a dkclip training checkpoint"):
+    with pytest.raises(CheckpointError, match=r"CLIP-pretraining checkpoint .* not a dkclip training checkpoint"):
         dkclip.load_model(state)
     with pytest.raises(CheckpointError, match="CLIP-pretraining folder"):
         dkclip.load_model(pt.parent)
-    with pytest.raises(CheckpointError, match="is a dkclip training checkpoint .*, not CLIP weights"):
+    with pytest.raises(CheckpointError, match=r"is a dkclip training checkpoint .*, not CLIP weights"):
         dkclip.create_model("dkclip-tiny", clip_weights=run_dir / "last.pt")
     # pretrain handed a training checkpoint as its state: refused, naming it
     shutil.copy(run_dir / "last.pt", state)
-    with pytest.raises(CheckpointError, match="is a dkclip training checkpoint .*, not a dkclip CLIP-pretraining"):
+    with pytest.raises(CheckpointError, match=r"is a dkclip training checkpoint .*, not a dkclip CLIP-pretraining"):
         pretrain(PretrainConfig(out_dir=str(pt.parent), steps=1, clips_per_batch=2, frames_per_clip=4, workers=0))
 
 

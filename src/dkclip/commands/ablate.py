@@ -1,6 +1,10 @@
 """``dkclip ablate [--quick]``: the paper's ablations (Tables 4-5, Fig. 3) and the NRM as a noise detector, on the
 synthetic dataset, resumable; the Markdown goes between markers in ``--report``. See
-:mod:`dkclip.engine.ablation` for the grid and the choices made."""
+:mod:`dkclip.ablation` for the grid and the choices made.
+
+Run keys hash the resolved run config, which gained keys in the package restructure: runs started now get other
+keys than the committed study's records (``docs/ablation``), so a rerun into an old ``--out-dir`` trains anew;
+the old records still load and render."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..engine.ablation import QUICK_ESTIMATE
+    from ..ablation.grid import QUICK_ESTIMATE
 
     p = sub.add_parser("ablate", help="the ablation study in miniature on the synthetic dataset (resumable)",
                        description="Fine-tune the Table 4 / Table 5 / Fig. 3 variants from the shipped weights with "
@@ -35,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.ablation import FULL_SEEDS, QUICK_SEEDS, AblationSetting, build_base_config, run_ablation
+    from ..ablation.grid import FULL_SEEDS, QUICK_SEEDS, AblationSetting, build_base_config
+    from ..ablation.runner import run_ablation
     from .demo import ensure_dataset
 
     root = Path(args.data)

@@ -150,8 +150,9 @@ class ClipDataset(Dataset[dict[str, Any]]):
         return entry
 
     def _read(self, rec: VideoRecord) -> tuple[int, np.ndarray, list[np.ndarray]]:
-        """(frames on disk, sampled indices, decoded frames) of one record. Failures of the reader (counting or decoding) are
-        failures to *read the media* and come out as :class:`MediaError`; nothing else is a bad sample."""
+        """(frames on disk, sampled indices, decoded frames) of one record. Failures of the reader (counting or
+        decoding) are failures to *read the media* and come out as :class:`MediaError`; nothing else is a bad
+        sample."""
         n = self._media(rec.path, self.reader.count)
         if n <= 0:
             kind = "zero-length video" if os.path.isfile(rec.path) else "empty frame folder (no jpg/jpeg/png files)"

@@ -72,7 +72,7 @@ def test_authors_code_term_is_the_double_softmax_and_nearly_constant() -> None:
     k = 7
     g = torch.tensor([[20.0, 0, 0, 0, 0, 0, 0]])
     # Probabilities in [0, 1] fed in as logits: the value lies in [log(1 + (K-1)/e), log(e + K - 1)] =
-    # [1.165, 2.165] for K = 7 (SPEC §1.10 rounds these to 1.17 and 2.17).
+    # [1.165, 2.165] for K = 7 (docs/method.md §1.10 rounds these to 1.17 and 2.17).
     low, high = math.log(1 + (k - 1) / math.e), math.log(math.e + k - 1)
     for local in (g, -g, torch.zeros(1, k)):
         value = float(authors_code_consistency(g, local))

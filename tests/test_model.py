@@ -109,7 +109,7 @@ def test_nrm_rules_on_random_scores() -> None:
     assert kept[torch.arange(512), best].all()
     assert torch.equal(kept, (scores >= 0.15) | F.one_hot(best, 4).bool())
     assert (~kept).any(), "with random snippets some must be erased"
-    # Bounds from SPEC §1.7 for N = 4: the best snippet has a* in [0.30, 0.475].
+    # Bounds from docs/method.md §1.7 for N = 4: the best snippet has a* in [0.30, 0.475].
     top = scores.max(dim=1).values
     assert top.min() >= 0.30 - 1e-4 and top.max() <= 0.4754
 

@@ -4,7 +4,7 @@ class names). It is saved as ``config.json`` beside every exported model, so a m
 it was trained. Training-time switches (gradient checkpointing, frozen patch embedding, the consistency
 losses) are not part of it: they live in the run config.
 
-Defaults follow SPEC §8: the paper + X-CLIP behaviour, with switches for what the authors' code does.
+Defaults follow docs/method.md §8: the paper + X-CLIP behaviour, with switches for what the authors' code does.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class DKClipConfig:
     name: str = "dkclip-custom"
     clip: dict[str, Any] = field(default_factory=dict)
 
-    # Clip layout: T sampled frames in N snippets of T/N consecutive frames (SPEC §1.2). ``num_frames`` is the
+    # Clip layout: T sampled frames in N snippets of T/N consecutive frames (docs/method.md §1.2). ``num_frames`` is the
     # training T (and the only T of the frame-level temporal modes); ``eval_num_frames`` the T the model is
     # evaluated and run on (None: ``num_frames``), sampled at segment centres, short clips by ``short_clip``.
     num_frames: int = 16

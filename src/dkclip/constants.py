@@ -3,7 +3,7 @@ conventions CLIP-based video models use."""
 
 from __future__ import annotations
 
-# ImageNet statistics: what the authors' pipeline normalises with (SPEC §3.5).
+# ImageNet statistics: what the authors' pipeline normalises with (docs/method.md §3.5).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 # OpenAI CLIP's own statistics (its image preprocessing).

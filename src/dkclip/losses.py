@@ -3,7 +3,7 @@
 ``kl_mode``:
 - ``"kl"`` (default, the paper): KL(p_g ‖ p_l) with temperature 1, gradients into both heads;
 - ``"authors_code"``: the released code's term, soft cross-entropy of softmax(p_l) against p_g, i.e. the
-  probabilities fed in again as logits (a "double softmax", SPEC §1.10 / D8). Nearly constant; kept for
+  probabilities fed in again as logits (a "double softmax", docs/method.md §1.10 / D8). Nearly constant; kept for
   reproducing the code's behaviour.
 
 The consistency part (local CE + KL) can be limited to an epoch window: ``(start, stop)`` with ``stop``

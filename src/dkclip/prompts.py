@@ -1,7 +1,7 @@
 """Text prompts: the AU-enriched prompt sets of DK-CLIP and the variants of the paper's Table 6.
 
 A prompt set is an ordered list of strings, one per class, in the class order of the dataset's label files
-(SPEC §4.3). Named sets:
+(docs/method.md §4.3). Named sets:
 
 - ``dfew`` / ``ferv39k`` (7 classes) and ``mafw`` (11): AU-enriched prompts joined with "or", verbatim from the
   authors' ``labels2prompt`` CSVs (Table 6 e, the default).

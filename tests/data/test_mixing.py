@@ -1,4 +1,4 @@
-"""Mixup / FMix with label smoothing (SPEC §3.3): soft targets sum to 1 and match the pixel weights."""
+"""Mixup / FMix with label smoothing (docs/method.md §3.3): soft targets sum to 1 and match the pixel weights."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Frame sampling (SPEC §3.4) against hand-computed indices."""
+"""Frame sampling (docs/method.md §3.4) against hand-computed indices."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Clip transforms (SPEC §3.5): one spatial draw per clip, crop geometry, sizes that scale, normalisation."""
+"""Clip transforms (docs/method.md §3.5): one spatial draw per clip, crop geometry, sizes that scale, normalisation."""
 
 from __future__ import annotations
 

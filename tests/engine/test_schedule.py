@@ -1,4 +1,4 @@
-"""The per-iteration warm-up + cosine schedule of SPEC §3.1, and parameter-group learning rates."""
+"""The per-iteration warm-up + cosine schedule of docs/method.md §3.1, and parameter-group learning rates."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def test_schedule_values() -> None:
     total, warmup = 50 * 100, 5 * 100
     assert lr_factor(0, total, warmup, 0.01) == 0.0
     assert lr_factor(250, total, warmup, 0.01) == pytest.approx(0.5)
-    # The cosine is not shifted by the warm-up: at its end the LR is ~0.976 x base (SPEC §3.1).
+    # The cosine is not shifted by the warm-up: at its end the LR is ~0.976 x base (docs/method.md §3.1).
     end_of_warmup = lr_factor(warmup, total, warmup, 0.01)
     assert end_of_warmup == pytest.approx(0.01 + 0.5 * 0.99 * (1 + math.cos(math.pi * 0.1)))
     assert end_of_warmup == pytest.approx(0.9758, abs=1e-4)

@@ -2,7 +2,7 @@
 
 Three formats are read; ``load_annotations(..., fmt="auto")`` picks one from the file (see :func:`detect_format`).
 
-``list`` — the X-CLIP / DK-CLIP / DFER-CLIP format (SPEC §4.1–4.2)::
+``list`` — the X-CLIP / DK-CLIP / DFER-CLIP format (docs/method.md §4.1–4.2)::
 
     <frame_dir_or_video> <num_frames> <label>
 

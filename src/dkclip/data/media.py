@@ -4,7 +4,7 @@ A reader has two jobs, kept apart so that the sampler can sit between them:
 
 1. ``count(path)`` — the real number of frames on disk (the list's ``num_frames`` column is not trusted).
 2. ``read(path, indices)`` — the frames at ``indices`` as ``uint8`` arrays (H, W, 3), in the order asked,
-   repeated indices included. Out-of-range indices are clamped to ``[0, n-1]`` (SPEC §3.4).
+   repeated indices included. Out-of-range indices are clamped to ``[0, n-1]`` (docs/method.md §3.4).
 
 Frame folders hold ``jpg``/``jpeg``/``png`` files (any case), sorted *naturally* (``2.jpg`` before ``10.jpg``;
 the authors' lexicographic sort is only right for zero-padded names). Each distinct index is decoded once.

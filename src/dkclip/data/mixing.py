@@ -1,4 +1,4 @@
-"""Batch-level Mixup / FMix with label smoothing (SPEC §3.3).
+"""Batch-level Mixup / FMix with label smoothing (docs/method.md §3.3).
 
 Runs on whatever device the batch is on (the authors mix on the GPU, on every training batch):
 
@@ -9,7 +9,7 @@ Runs on whatever device the batch is on (the authors mix on the GPU, on every tr
    - **FMix**: λ ~ Beta(1, 1); a low-frequency Fourier noise image (decay power 3) binarised to its top-λ
      fraction (⌈·⌉ or ⌊·⌋ of λ·H·W at random); x·M + x[perm]·(1−M). The mask is shared by every frame and
      channel of a clip. ``fmix_per_clip=True`` (default, issue #3) draws one λ and mask per clip;
-     ``False`` shares one mask across the whole batch as the authors' code does (SPEC B11).
+     ``False`` shares one mask across the whole batch as the authors' code does (docs/method.md §6.2, B11).
 
 3. targets: λ·y + (1−λ)·y[perm], with λ the *realised* mask fraction for FMix (it differs from the drawn λ by
    less than one pixel's worth), so the label weights equal the pixel weights exactly. Every target row sums

@@ -1,7 +1,7 @@
 """Converters from the official DFEW / FERV39K / MAFW split files to our list format, with checks.
 
 Output: one ``<path> <num_frames> <label>`` line per clip (:mod:`dkclip.data.annotations`), labels 0-based in the
-class orders of SPEC §4.3, ``num_frames`` counted on disk (image files in the clip's frame folder). Paths are
+class orders of docs/method.md §4.3, ``num_frames`` counted on disk (image files in the clip's frame folder). Paths are
 written relative to the frames root (train with ``root=<frames root>``), or absolute with ``absolute=True``.
 
 Expected inputs (the layouts of the official releases):
@@ -18,7 +18,7 @@ label comes from the class name (Happy, Sad, Neutral, Angry, Surprise, Disgust, 
 path's class folder. ``frames_root`` is ``2_ClipsforFaceCrop/``. Writes ``FERV39K_{train,test}.txt``.
 
 **MAFW** — ``labels_dir`` is ``Train & Test Set/single/no_caption/`` with ``set_{1..5}/{train,test}.txt``: one
-clip per line, ``<clip>.mp4 <emotion>`` with MAFW's English names. Our order is DFER-CLIP's (SPEC §4.3):
+clip per line, ``<clip>.mp4 <emotion>`` with MAFW's English names. Our order is DFER-CLIP's (docs/method.md §4.3):
 happiness, sadness, neutral, anger, surprise, disgust, fear, contempt, anxiety, helplessness,
 disappointment. A numeric label is read as 1-based in MAFW's own order (anger, disgust, fear, happiness,
 neutral, sadness, surprise, contempt, anxiety, helplessness, disappointment) and remapped. ``frames_root``
@@ -26,7 +26,7 @@ holds ``<clip>/`` frame folders (``data/frames/`` or ``data/faces/``). Writes ``
 
 Checks (a :class:`PrepareReport`): clips whose frame folder is missing or empty are left out of the lists and
 listed; split sizes and, where known, per-class counts are compared with the published numbers
-(SPEC §4.1–4.3). ``strict=True`` turns any finding into an error.
+(docs/method.md §4.1–4.3). ``strict=True`` turns any finding into an error.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ MAFW11: tuple[str, ...] = ("happiness", "sadness", "neutral", "anger", "surprise
 MAFW_OFFICIAL_ORDER: tuple[str, ...] = ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise",
                                         "contempt", "anxiety", "helplessness", "disappointment")
 
-# Published split sizes (SPEC §4.1–4.2; MAFW train sizes as logged by MAE-DFER's preprocessing).
+# Published split sizes (docs/method.md §4.1–4.2; MAFW train sizes as logged by MAE-DFER's preprocessing).
 EXPECTED_SIZES: dict[str, int] = {
     **{f"DFEW_set_{k}_test": n for k, n in zip(range(1, 6), (2341, 2341, 2340, 2339, 2336), strict=True)},
     **{f"DFEW_set_{k}_train": 11697 - n for k, n in zip(range(1, 6), (2341, 2341, 2340, 2339, 2336), strict=True)},

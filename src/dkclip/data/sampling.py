@@ -1,4 +1,4 @@
-"""Frame-index samplers (SPEC §3.4): which T frames of an n-frame clip the model sees.
+"""Frame-index samplers (docs/method.md §3.4): which T frames of an n-frame clip the model sees.
 
 Pure index arithmetic, no I/O: a sampler maps ``(n, generator)`` to an ``int64`` array of shape
 ``(num_views, T)``. Readers clamp indices to ``[0, n-1]``, so samplers never need to know the media.
@@ -13,7 +13,7 @@ Pure index arithmetic, no I/O: a sampler maps ``(n, generator)`` to an ``int64``
 - **multi-view test**: ``num_views`` temporal views. ``view_mode="uniform"`` (default) shifts the point inside
   each segment to ``(v + 0.5)/num_views`` of the segment, so one view is the plain centre sampling and more
   views tile the segment evenly. ``view_mode="random"`` draws ``num_views`` independent train-style samplings,
-  which is what the authors' final multi-view pass does (SPEC §3.4, B1).
+  which is what the authors' final multi-view pass does (docs/method.md §3.4, B1).
 
 Randomness comes only from the ``torch.Generator`` passed in, so a worker seeded once gives the same indices on
 every run.

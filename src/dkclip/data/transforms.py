@@ -1,4 +1,4 @@
-"""Clip-level spatial transforms (SPEC §3.5): one set of spatial parameters for every frame of a clip.
+"""Clip-level spatial transforms (docs/method.md §3.5): one set of spatial parameters for every frame of a clip.
 
 Input: a ``uint8`` tensor ``(T, 3, H, W)``. Output: ``float32`` ``(T, 3, S, S)`` normalised, or
 ``(num_crops, T, 3, S, S)`` for multi-crop testing.
@@ -82,7 +82,7 @@ def _to_source(box: Box, h: int, w: int, rh: int, rw: int) -> Box:
 
 def multiscale_crop_box(h: int, w: int, short: int, generator: torch.Generator | None = None,
                         scales: Sequence[float] = MULTISCALE_SCALES, max_distort: int = 1) -> Box:
-    """The multi-scale crop of SPEC §3.5, as a box in *source* pixels of an (h, w) frame.
+    """The multi-scale crop of docs/method.md §3.5, as a box in *source* pixels of an (h, w) frame.
 
     The choice is made on the frame resized to short side ``short``: crop sizes ``int(short * s)``, a (width,
     height) pair of scale levels at most ``max_distort`` apart drawn uniformly, and one of 5 fixed offsets.
@@ -248,7 +248,7 @@ def _factor(p: ColorJitterParams, op: int) -> torch.Tensor:
 
 @dataclass
 class TrainTransform:
-    """The training pipeline of SPEC §3.5 (see the module docstring)."""
+    """The training pipeline of docs/method.md §3.5 (see the module docstring)."""
 
     size: int = 224
     scales: tuple[float, ...] = MULTISCALE_SCALES

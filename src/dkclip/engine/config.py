@@ -60,7 +60,7 @@ class AugmentSection:
     switch_prob: float = 0.5  # probability of FMix instead of Mixup
     mix_prob: float = 1.0  # probability that a batch is mixed at all
     label_smoothing: float = 0.1
-    # Spatial/colour augmentation of training clips (SPEC §3.5 defaults).
+    # Spatial/colour augmentation of training clips (docs/method.md §3.5 defaults).
     crop_scales: list[float] = field(default_factory=lambda: [1.0, 0.875, 0.75, 0.66])
     flip_p: float = 0.5
     color_jitter_p: float = 0.8

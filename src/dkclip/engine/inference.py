@@ -1,7 +1,7 @@
 """Inference over a (sharded) loader: per-clip probabilities of every head, gathered across ranks.
 
 Per view the model gives softmax(z_g) (global head) and softmax(z_l) (fused local head); both are summed over
-views (clips × crops) and the fused score is their sum (SPEC §1.11). The paper reports the global head.
+views (clips × crops) and the fused score is their sum (docs/method.md §1.11). The paper reports the global head.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Classification metrics on the full test set: confusion matrix, WAR (accuracy), UAR (mean class recall).
 
 UAR is the mean over classes of recall_c computed from one confusion matrix of *all* test clips (gathered
-across ranks before this is called), not the mean of per-rank UARs as in the authors' script (SPEC §5.1).
+across ranks before this is called), not the mean of per-rank UARs as in the authors' script (docs/method.md §5.1).
 Classes absent from the test set are left out of the UAR mean (and reported as NaN recall).
 """
 

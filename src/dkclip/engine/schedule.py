@@ -1,4 +1,4 @@
-"""Per-iteration learning-rate schedule of the paper's recipe (SPEC §3.1): linear warm-up from 0, then cosine
+"""Per-iteration learning-rate schedule of the paper's recipe (docs/method.md §3.1): linear warm-up from 0, then cosine
 to ``min_lr_ratio`` × base over the whole run.
 
 The cosine is *not* shifted by the warm-up (timm's ``CosineLRScheduler`` default, which the authors use):

@@ -1,4 +1,4 @@
-"""The DK-CLIP model: CFAM video encoder, MSIM, AU-enriched frozen text, CMAM and NRM (SPEC §1-2)."""
+"""The DK-CLIP model: CFAM video encoder, MSIM, AU-enriched frozen text, CMAM and NRM (docs/method.md §1-2)."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ class DKClip(nn.Module):
         return self
 
     def freeze_patch_embed(self, freeze: bool = True) -> DKClip:
-        """Freeze (or unfreeze) the patch embedding: the paper freezes it, the authors' code trains it (SPEC §6)."""
+        """Freeze (or unfreeze) the patch embedding: the paper freezes it, the authors' code trains it (docs/method.md §6)."""
         self.visual.conv1.weight.requires_grad_(not freeze)
         return self
 

@@ -1,4 +1,4 @@
-"""MSIM, the multi-snippet integration module (Eq. 6, SPEC §1.4), and the frame-level temporal transformer.
+"""MSIM, the multi-snippet integration module (Eq. 6, docs/method.md §1.4), and the frame-level temporal transformer.
 
 v = mean_n( s_n + Blocks(s + e^tem)_n ): a learned (absolute) temporal position embedding, pre-LN transformer
 blocks, and the extra input skip of X-CLIP's MIT. The same module over T frame features is the "single-layer

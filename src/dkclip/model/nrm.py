@@ -1,4 +1,4 @@
-"""NRM, the noise reducing module (Eq. 9, SPEC §1.7).
+"""NRM, the noise reducing module (Eq. 9, docs/method.md §1.7).
 
 a_n = scale · cos(v, s_n); per-sample min-max scaling (with ε, so identical snippets give no NaN), then a softmax
 over the N snippets gives a*. Snippets with a*_n < θ are erased; the most similar snippet never is. The mask is

@@ -1,4 +1,4 @@
-"""The CFAM video encoder (SPEC §1.1-1.2): CLIP's ViT run on every frame, with message tokens in every layer.
+"""The CFAM video encoder (docs/method.md §1.1-1.2): CLIP's ViT run on every frame, with message tokens in every layer.
 
 The encoder adopts the modules of an open_clip ``VisionTransformer`` (so ``visual.*`` parameter names are CLIP's
 own) and adds one message module per layer. Within each layer:

@@ -54,7 +54,7 @@ EXTRA_PROFILES: tuple[AUProfile, ...] = (
 
 
 def class_names(num_classes: int) -> tuple[str, ...]:
-    """Class names in label order (SPEC §4.3): the DFEW order for 7, the DFER-CLIP MAFW order for 11."""
+    """Class names in label order (docs/method.md §4.3): the DFEW order for 7, the DFER-CLIP MAFW order for 11."""
     if num_classes == 7:
         return DFEW_CLASSES
     if num_classes == 11:

@@ -31,7 +31,7 @@ class SynthConfig:
     background: str = "plain"              # "plain" gradient or "busy" clutter
     lighting: float = 0.25                 # strength of directional light / brightness / tint variation, 0..1
     accessories: float = 0.3               # probability scale for glasses, hats, earrings
-    # Noise (SPEC: runs of non-target expressions, occlusion, blur, dark frames).
+    # Noise (docs/method.md: runs of non-target expressions, occlusion, blur, dark frames).
     noise_clips: float = 0.6               # fraction of clips that get noise runs
     noise_fraction: tuple[float, float] = (0.25, 0.5)  # fraction of a noisy clip's frames that are noisy
     noise_kinds: tuple[str, ...] = NOISE_KINDS

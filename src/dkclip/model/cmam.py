@@ -1,4 +1,5 @@
-"""CMAM, the cross-modal attention module (Eq. 8, docs/method.md §1.8): class prompts attend to the clip's visual tokens.
+"""CMAM, the cross-modal attention module (Eq. 8, docs/method.md §1.8): class prompts attend to the clip's
+visual tokens.
 
 Each layer: c <- c + MHA(LN(c), V, V); c <- c + MLP(LN(c)), with V = LN(z̄*) computed once. The output is scaled
 by a learnable γ (per channel by default, initialised to 0.1). Residual modes:

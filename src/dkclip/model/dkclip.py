@@ -74,7 +74,8 @@ class DKClip(nn.Module):
         return self
 
     def freeze_patch_embed(self, freeze: bool = True) -> DKClip:
-        """Freeze (or unfreeze) the patch embedding: the paper freezes it, the authors' code trains it (docs/method.md §6)."""
+        """Freeze (or unfreeze) the patch embedding: the paper freezes it, the authors' code trains it
+        (docs/method.md §6.1, D3)."""
         self.visual.conv1.weight.requires_grad_(not freeze)
         return self
 

@@ -1,4 +1,5 @@
-"""The frozen CLIP text encoder with its class-feature cache and optional learnable CoOp context (docs/method.md §1.6)."""
+"""The frozen CLIP text encoder with its class-feature cache and optional learnable CoOp context
+(docs/method.md §1.6)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from dkclip.clip_loading import read_state_dict
@@ -45,6 +46,7 @@ def test_caption_content_follows_the_ground_truth() -> None:
     assert dark.endswith(("dark", "underexposed", "dim"))
 
 
+@pytest.mark.slow
 def test_a_few_pretraining_steps_lower_the_loss(tmp_path: Path) -> None:
     torch.set_num_threads(2)
     cfg = PretrainConfig(out_dir=str(tmp_path / "pt"), steps=12, clips_per_batch=4, frames_per_clip=4,

@@ -48,6 +48,7 @@ def test_resume_continues_exactly(synth_root: Path, tmp_path: Path) -> None:
     assert moved, "the comparison must cover trained modules"
 
 
+@pytest.mark.slow
 def test_two_process_ddp_matches_single_process(synth_root: Path, tmp_path: Path) -> None:
     # A large Adam epsilon makes the update proportional to the gradient; with the default, Adam turns the
     # float noise of gradients that are zero in exact arithmetic (e.g. attention key biases) into full steps.
@@ -108,6 +109,7 @@ def test_failures_before_training(synth_root: Path, tmp_path: Path) -> None:
         train(odd)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_loss_and_writes_a_complete_run(synth_root: Path, tmp_path: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tiny_config(synth_root, tmp_path, run={"name": "e2e"}, schedule={"epochs": 6},

@@ -1,14 +1,13 @@
 """Build the open_clip CLIP model behind a DK-CLIP config and load CLIP weights from a local file.
 
-Accepted files: OpenAI's TorchScript archives (``ViT-B-16.pt`` ...), and OpenAI/open_clip-format state dicts in
-``.pt``/``.pth``/``.bin`` (read with ``torch.load(weights_only=True)``, never unpickling arbitrary objects) or
-``.safetensors``. Nothing is ever downloaded.
+Accepted files: OpenAI's TorchScript archives (``ViT-B-16.pt`` ...; read as data, without executing their code),
+and OpenAI/open_clip-format state dicts in ``.pt``/``.pth``/``.bin`` (read with ``torch.load(weights_only=True)``,
+never unpickling arbitrary objects) or ``.safetensors``. Nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import torch
 from open_clip.model import CLIP
 
 from .errors import CheckpointError, CheckpointMismatchError
+from .torchscript_archive import is_torchscript_archive, load_trusted_torchscript, read_torchscript_weights
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +43,13 @@ def get_tokenizer(arch: dict[str, Any]) -> open_clip.tokenizer.SimpleTokenizer:
     return open_clip.tokenizer.SimpleTokenizer(context_length=arch["text_cfg"].get("context_length", 77))
 
 
-def _is_torchscript_archive(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(name.endswith("constants.pkl") or "/code/" in name for name in zf.namelist())
+def read_state_dict(path: str | Path, trust_torchscript: bool = False) -> dict[str, torch.Tensor]:
+    """Read a CLIP state dict from a local file, unwrapping the common containers.
 
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a CLIP state dict from a local file, unwrapping the common containers."""
+    TorchScript archives (OpenAI's files) are read without executing anything
+    (:mod:`dkclip.torchscript_archive`); ``trust_torchscript=True`` uses ``torch.jit.load`` instead, which runs
+    the archive's code: only for files whose origin you trust.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"CLIP weights file not found: {path}")
@@ -70,9 +68,13 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raw: Any = load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
-    elif _is_torchscript_archive(path):
-        # OpenAI's distributed checkpoints are TorchScript archives; their state dict holds the weights.
-        raw = torch.jit.load(str(path), map_location="cpu").state_dict()
+    elif is_torchscript_archive(path):
+        # OpenAI's distributed checkpoints are TorchScript archives; their pickled module tree holds the weights.
+        if trust_torchscript:
+            logger.warning("executing the TorchScript archive %s (trust_torchscript=True)", path)
+            raw = load_trusted_torchscript(path)
+        else:
+            raw, _ = read_torchscript_weights(path)
     else:
         from .checkpoints import describe_format
 
@@ -115,12 +117,12 @@ def describe_vit(state: dict[str, torch.Tensor]) -> str:
     return f"ViT width {conv.shape[0]}, {layers} layers, patch {patch}, {grid * patch} px"
 
 
-def load_clip_weights(model: CLIP, path: str | Path) -> None:
+def load_clip_weights(model: CLIP, path: str | Path, trust_torchscript: bool = False) -> None:
     """Load a local CLIP checkpoint into ``model``; a file that does not fit fails with every mismatch listed."""
     from .pretrained import fitting_model, identify_clip_file
 
     path = Path(path)
-    state = read_state_dict(path)
+    state = read_state_dict(path, trust_torchscript)
     identify_clip_file(path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -152,10 +154,10 @@ def load_clip_weights(model: CLIP, path: str | Path) -> None:
     logger.info("loaded CLIP weights from %s (%s)", path, describe_vit(state))
 
 
-def create_clip(arch: dict[str, Any], weights: str | Path | None) -> CLIP:
+def create_clip(arch: dict[str, Any], weights: str | Path | None, trust_torchscript: bool = False) -> CLIP:
     model = build_clip(arch)
     if weights is None:
         logger.warning("no CLIP weights given: the CLIP towers are randomly initialised")
     else:
-        load_clip_weights(model, weights)
+        load_clip_weights(model, weights, trust_torchscript)
     return model

@@ -39,9 +39,10 @@ CONFIG_NAME = "config.json"
 _RUNTIME_SWITCHES = ("grad_checkpointing", "freeze_patch_embed")
 
 
-def create_model_from_config(config: DKClipConfig, clip_weights: str | os.PathLike | None = None) -> DKClip:
+def create_model_from_config(config: DKClipConfig, clip_weights: str | os.PathLike | None = None,
+                             trust_torchscript: bool = False) -> DKClip:
     """Build a DK-CLIP model from a full config; CLIP weights come from a local file (or random init)."""
-    clip = create_clip(config.clip, clip_weights)
+    clip = create_clip(config.clip, Path(clip_weights) if clip_weights is not None else None, trust_torchscript)
     return DKClip(config, clip, get_tokenizer(config.clip))
 
 
@@ -51,6 +52,7 @@ def create_model(
     pretrained: str | None = None,
     clip_weights: str | os.PathLike | None = None,
     prompts: str | Sequence[str] | os.PathLike = "dfew",
+    trust_torchscript: bool = False,
     **overrides: Any,
 ) -> DKClip:
     """Create a registered DK-CLIP variant.
@@ -65,6 +67,8 @@ def create_model(
             tag. With neither, CLIP is randomly initialised (a warning is logged).
         prompts: a named prompt set (``dfew``, ``mafw``, ``dfew_classnames``, ...), a path to an ``id,name``
             CSV, or a list of strings.
+        trust_torchscript: read a TorchScript ``clip_weights`` archive with ``torch.jit.load``, which executes
+            its code. By default archives are read as data only (no code runs).
         **overrides: any :class:`DKClipConfig` field, e.g. ``temporal="avgpool"`` or ``nrm_theta=0.2``; also
             ``grad_checkpointing=True`` / ``freeze_patch_embed=True``, applied to the built model.
     """
@@ -90,7 +94,7 @@ def create_model(
     names = class_names_for(prompts) if isinstance(prompts, str) else None
     data.update(prompts=resolved, class_names=list(names) if names else [])
     data.update(overrides)
-    model = create_model_from_config(DKClipConfig.from_dict(data), clip_weights)
+    model = create_model_from_config(DKClipConfig.from_dict(data), clip_weights, trust_torchscript)
     if switches.get("grad_checkpointing"):
         model.set_grad_checkpointing(True)
     if switches.get("freeze_patch_embed"):

@@ -24,6 +24,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     zs.add_argument("--pretrained", default=None, help="a registered weights tag of the model (e.g. synthclip)")
     zs.add_argument("--clip-weights", default=None,
                     help="a local CLIP checkpoint ('default' is a deprecated alias of the model's shipped weights)")
+    zs.add_argument("--trust-torchscript", action="store_true",
+                    help="read a TorchScript --clip-weights archive with torch.jit.load, which runs code from the "
+                         "file (default: read as data only)")
     zs.add_argument("--prompt-sets", default=None,
                     help="comma-separated prompt sets (default: <set>_classnames, <set>_paper, <set>, <set>_and)")
     p.set_defaults(func=run)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         from ..tasks.zero_shot import zero_shot
 
         sets = args.prompt_sets.split(",") if args.prompt_sets else None
-        zero_shot(args.model, args.clip_weights, cfg, args.list_file, sets, args.out, pretrained=args.pretrained)
+        zero_shot(args.model, args.clip_weights, cfg, args.list_file, sets, args.out, pretrained=args.pretrained,
+                  trust_torchscript=args.trust_torchscript or cfg.model.trust_torchscript)
         return 0
     from ..tasks.evaluate import evaluate
 

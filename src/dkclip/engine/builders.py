@@ -59,7 +59,7 @@ def build_model(cfg: TrainConfig) -> DKClip:
         options.setdefault("image_std", std)
     try:
         model = create_model(cfg.model.name, pretrained=cfg.model.pretrained, clip_weights=cfg.model.clip_weights,
-                             prompts=cfg.model.prompts, **options)
+                             prompts=cfg.model.prompts, trust_torchscript=cfg.model.trust_torchscript, **options)
     except ConfigError as exc:
         raise ConfigError(f"model: {exc}") from None
     except TypeError as exc:  # a DKClipConfig field of the wrong type

@@ -28,6 +28,7 @@ class ModelSection:
     name: str = "dkclip-vit-b-16"
     pretrained: str | None = None  # a registered weights tag of the model (dkclip.list_pretrained()), e.g. synthclip
     clip_weights: str | None = None  # a local CLIP checkpoint; with neither, CLIP is randomly initialised (warned)
+    trust_torchscript: bool = False  # read a TorchScript clip_weights file with torch.jit.load (runs its code)
     prompts: str = "dfew"  # named prompt set or a path to an id,name CSV
     options: dict[str, Any] = field(default_factory=dict)  # any DKClipConfig field, e.g. {temporal: avgpool}
 

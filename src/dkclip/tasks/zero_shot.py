@@ -26,7 +26,7 @@ def table6_prompt_sets(base: str) -> list[str]:
 
 def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_file: str | None = None,
               prompt_sets: list[str] | None = None, out_dir: str | Path | None = None,
-              pretrained: str | None = None) -> dict[str, Any]:
+              pretrained: str | None = None, trust_torchscript: bool = False) -> dict[str, Any]:
     """Score a CLIP zero-shot: frame-averaged image features against each prompt set.
 
     Normalisation: ``data.normalize`` when set, else the pretrained tag's, else CLIP's own statistics (zero-shot
@@ -39,7 +39,7 @@ def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_
         stats = dict(zip(("image_mean", "image_std"), NORMALIZATIONS[norm], strict=True)) if norm else {}
         # avgpool + no CMAM/NRM is exactly CLIP: per-frame image features averaged over the clip.
         model = create_model(model_name, pretrained=pretrained, clip_weights=clip_weights, prompts=prompt_sets[0],
-                             temporal="avgpool", use_cmam=False, use_nrm=False,
+                             trust_torchscript=trust_torchscript, temporal="avgpool", use_cmam=False, use_nrm=False,
                              num_frames=cfg.data.eval_num_frames or cfg.data.num_frames, **stats).to(info.device)
         key = "--list" if list_file else "data.test_list"
         list_file = list_file or cfg.data.test_list

@@ -126,3 +126,26 @@ def test_odd_sized_frame_is_resized_to_the_first(tmp_path: Path) -> None:
     Image.fromarray(make_frame(2, 20, 20)).save(Path(folder, "3.jpg"))
     frames = FrameFolderReader().read(folder, [0, 2])
     assert frames[0].shape == frames[1].shape == (32, 40, 3)
+
+
+def test_frames_in_every_pil_mode_decode_to_the_right_values(tmp_path: Path) -> None:
+    """16-bit PNGs keep their content (PIL's own conversion would turn them white), palette, CMYK, alpha and
+    greyscale frames decode to RGB."""
+    grey = (np.linspace(0, 1, 48 * 40).reshape(48, 40))
+    rgb = (np.stack([grey, 1 - grey, 0.5 * grey], -1) * 255).astype(np.uint8)
+    cases = {
+        "g16": (Image.fromarray((grey * 65535).astype(np.uint16)), np.repeat((grey * 255)[..., None], 3, -1)),
+        "gray8": (Image.fromarray((grey * 255).astype(np.uint8)), np.repeat((grey * 255)[..., None], 3, -1)),
+        "rgba": (Image.fromarray(rgb).convert("RGBA"), rgb),
+        "cmyk": (Image.fromarray(rgb).convert("CMYK"), rgb),
+        "palette": (Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE, colors=256), rgb),
+    }
+    reader = FrameFolderReader()
+    for name, (img, expected) in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        img.save(folder / "1.png" if name != "cmyk" else folder / "1.jpg", quality=100)
+        (frame,) = reader.read(str(folder), [0])
+        assert frame.dtype == np.uint8 and frame.shape == (48, 40, 3), name
+        tolerance = {"palette": 24, "cmyk": 12}.get(name, 1)
+        assert np.abs(frame.astype(int) - np.rint(expected).astype(int)).max() <= tolerance, name

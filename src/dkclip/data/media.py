@@ -115,11 +115,39 @@ class FrameFolderReader:
                     if min(w, h) >= 2 * self.min_short_side:
                         scale = self.min_short_side / min(w, h)
                         img.draft("RGB", (max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))))
-                return np.asarray(img.convert("RGB"))
+                return to_rgb8(img, file)
         except FileNotFoundError as exc:
             raise MediaError.at(file, "missing frame file") from exc
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated/corrupt images
             raise MediaError.at(file, f"corrupt image ({exc})") from exc
+
+
+_HIGH_DEPTH_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
+
+
+def to_rgb8(img: Image.Image, where: str = "") -> np.ndarray:
+    """(H, W, 3) uint8 from an image in any PIL mode.
+
+    PIL's own ``convert("RGB")`` clips high-depth grey (16-bit PNGs, mode ``I;16``/``I``/``F``) at 255, which
+    turns such frames white; those are scaled to 8 bits instead (16-bit: /257; ``I`` with values above 255:
+    as 16-bit; ``F``: [0, 1] or [0, 255] by its range). Palette, CMYK, alpha and bilevel images go through
+    ``convert("RGB")`` (alpha is dropped). Anything else fails naming the file.
+    """
+    mode = img.mode
+    if mode in _HIGH_DEPTH_MODES or mode in ("I", "F"):
+        values = np.asarray(img).astype(np.float32)
+        top = float(values.max()) if values.size else 0.0
+        if mode in _HIGH_DEPTH_MODES or (mode == "I" and top > 255):
+            scale = 255.0 / 65535.0
+        elif mode == "F" and top <= 1.0:
+            scale = 255.0
+        else:
+            scale = 1.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if mode in ("RGB", "RGBA", "RGBX", "RGBa", "L", "LA", "La", "P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
+        return np.asarray(img.convert("RGB"))
+    raise MediaError.at(where or "image", f"unsupported image mode {mode!r}")
 
 
 def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:

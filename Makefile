@@ -12,12 +12,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -m pip install -q -e '.[dev]'
+# facenet-pytorch (MTCNN for dkclip predict) pins torch<2.3 in its metadata but runs on ours: no deps
+	$(PY) -m pip install -q --no-deps facenet-pytorch==2.6.0
 	@touch $@
 
 install: $(VENV)/.installed
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 demo: install
@@ -25,6 +28,7 @@ demo: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) benchmarks/model_speed.py

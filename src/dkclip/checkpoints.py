@@ -26,7 +26,7 @@ _WHAT = {
     TRAIN_STATE_FORMAT: "a dkclip training checkpoint (dkclip train's last.pt)",
     PRETRAIN_STATE_FORMAT: "a dkclip CLIP-pretraining checkpoint (dkclip pretrain's state.pt)",
 }
-_USE_INSTEAD = {
+_USE_INSTEAD: dict[str | None, str] = {
     TRAIN_STATE_FORMAT: "load it with dkclip.load_model / --model, or continue it with dkclip train --resume",
     PRETRAIN_STATE_FORMAT: "continue it with dkclip pretrain --out-dir (its folder), or use the finished "
                            "clip.safetensors as CLIP weights (--clip-weights / clip_weights=)",

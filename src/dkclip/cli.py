@@ -16,8 +16,8 @@ import sys
 import traceback
 
 # Sub-command modules, in the order ``dkclip --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "train", "evaluate", "cv", "ablate", "export", "prepare", "synth",
-                                   "pretrain")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "predict", "train", "evaluate", "compare", "cv", "ablate", "export",
+                                   "prepare", "synth", "pretrain")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,8 +18,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]], alig
     def line(cells: Sequence[object]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
-    marks = {"l": ":---", "r": "---:", "c": ":---:", None: "---"}
-    rule = "|" + "|".join(marks[a] for a in (align or [None] * width)) + "|"
+    marks: dict[str | None, str] = {"l": ":---", "r": "---:", "c": ":---:", None: "---"}
+    aligns: Sequence[str | None] = align or [None] * width
+    rule = "|" + "|".join(marks[a] for a in aligns) + "|"
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
 
 

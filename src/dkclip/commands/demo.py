@@ -12,12 +12,23 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TypedDict
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA = "data/synth"
+
+
+class _SynthArgs(TypedDict):
+    num_classes: int
+    clips_per_class: int
+    seed: int
+    frames: tuple[int, int]
+    folds: int
+
+
 # The dataset the demo trains on: the generator's defaults, fixed here so the demo is reproducible.
-SYNTH_ARGS = {"num_classes": 7, "clips_per_class": 20, "seed": 0, "frames": (16, 48), "folds": 5}
+SYNTH_ARGS: _SynthArgs = {"num_classes": 7, "clips_per_class": 20, "seed": 0, "frames": (16, 48), "folds": 5}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

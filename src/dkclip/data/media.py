@@ -156,7 +156,7 @@ def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:
     out = []
     for f in frames:
         if f.shape[:2] != (h, w):
-            f = np.asarray(Image.fromarray(f).resize((w, h), Image.BILINEAR))
+            f = np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BILINEAR))
         out.append(f)
     return out
 

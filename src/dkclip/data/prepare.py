@@ -37,6 +37,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from .annotations import format_list_line
@@ -224,13 +225,14 @@ def _need(path: str) -> str:
     return path
 
 
-def _convert(jobs: list[tuple[str, Callable[[], list[_Row]]]], frames_root: str, out_dir: str, num_classes: int,
-             absolute: bool, strict: bool) -> PrepareReport:
+def _convert(jobs: list[tuple[str, Callable[[str], list[_Row]], str]], frames_root: str, out_dir: str,
+             num_classes: int, absolute: bool, strict: bool) -> PrepareReport:
+    """Write one list file per job ``(name, reader, label file)``; label files are checked as they are read."""
     if not os.path.isdir(frames_root):
         raise DataError(f"frames root is not a folder: {frames_root}")
     report = PrepareReport()
-    for name, read in jobs:
-        result = _write_split(name, read(), frames_root, out_dir, num_classes, absolute)
+    for name, read, src in jobs:
+        result = _write_split(name, read(_need(src)), frames_root, out_dir, num_classes, absolute)
         report.splits.append(result)
         for finding in result.findings:
             logger.warning("%s: %s", name, finding)
@@ -248,30 +250,30 @@ def _folds(folds: Iterable[int]) -> list[int]:
 
 def prepare_dfew(labels_dir: str, frames_root: str, out_dir: str, *, folds: Iterable[int] = range(1, 6),
                  id_width: int = 5, absolute: bool = False, strict: bool = False) -> PrepareReport:
-    jobs = []
+    jobs: list[tuple[str, Callable[[str], list[_Row]], str]] = []
     for k in _folds(folds):
         for split in ("train", "test"):
             src = os.path.join(labels_dir, f"{split}(single-labeled)", f"set_{k}.csv")
-            jobs.append((f"DFEW_set_{k}_{split}", lambda src=src: read_dfew_split(_need(src), id_width)))
+            jobs.append((f"DFEW_set_{k}_{split}", partial(read_dfew_split, id_width=id_width), src))
     return _convert(jobs, frames_root, out_dir, len(BASIC7), absolute, strict)
 
 
 def prepare_ferv39k(labels_dir: str, frames_root: str, out_dir: str, *, absolute: bool = False,
                     strict: bool = False) -> PrepareReport:
-    jobs = []
+    jobs: list[tuple[str, Callable[[str], list[_Row]], str]] = []
     for split, fname in (("train", "train_All.csv"), ("test", "test_All.csv")):
         src = os.path.join(labels_dir, fname)
-        jobs.append((f"FERV39K_{split}", lambda src=src: read_ferv39k_split(_need(src))))
+        jobs.append((f"FERV39K_{split}", read_ferv39k_split, src))
     return _convert(jobs, frames_root, out_dir, len(BASIC7), absolute, strict)
 
 
 def prepare_mafw(labels_dir: str, frames_root: str, out_dir: str, *, folds: Iterable[int] = range(1, 6),
                  absolute: bool = False, strict: bool = False) -> PrepareReport:
-    jobs = []
+    jobs: list[tuple[str, Callable[[str], list[_Row]], str]] = []
     for k in _folds(folds):
         for split in ("train", "test"):
             src = os.path.join(labels_dir, f"set_{k}", f"{split}.txt")
-            jobs.append((f"MAFW_set_{k}_{split}", lambda src=src: read_mafw_split(_need(src))))
+            jobs.append((f"MAFW_set_{k}_{split}", read_mafw_split, src))
     return _convert(jobs, frames_root, out_dir, len(MAFW11), absolute, strict)
 
 

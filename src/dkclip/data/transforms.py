@@ -132,6 +132,8 @@ class Normalize:
 
     @classmethod
     def named(cls, name: str | tuple[Sequence[float], Sequence[float]]) -> Normalize:
+        mean: Sequence[float]
+        std: Sequence[float]
         if isinstance(name, str):
             if name not in NORMALIZATIONS:
                 raise ValueError(f"normalize must be one of {sorted(NORMALIZATIONS)} or (mean, std)")

@@ -9,7 +9,7 @@ lists, rewrites, format) and how it is read (workers, batch size, bad-sample pol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -69,12 +69,24 @@ def build_model(cfg: TrainConfig) -> DKClip:
     return model
 
 
+def clip_weights_file(cfg: TrainConfig) -> Path | None:
+    """The CLIP weights file a run starts from (a pretrained tag's shipped file, or ``model.clip_weights``)."""
+    from ..pretrained import default_tag, get_pretrained_cfg
+
+    tag = cfg.model.pretrained
+    if cfg.model.clip_weights == "default":
+        tag = default_tag(cfg.model.name)
+    elif cfg.model.clip_weights:
+        return Path(cfg.model.clip_weights)
+    return get_pretrained_cfg(cfg.model.name, tag).path if tag else None
+
+
 def class_names_of(model: DKClip) -> list[str]:
     return model.config.class_labels
 
 
-def split_dataset(cfg: TrainConfig, list_file: str | None, mode: str, model_cfg: DKClipConfig, key: str,
-                  num_frames: int | None = None, **extra: Any) -> ClipDataset:
+def split_dataset(cfg: TrainConfig, list_file: str | None, mode: Literal["train", "test"], model_cfg: DKClipConfig,
+                  key: str, num_frames: int | None = None, **extra: Any) -> ClipDataset:
     """A dataset for one list file: preprocessing from ``model_cfg``, data location and policy from ``cfg``.
 
     ``key`` names where the list came from (``data.train_list``, ``--list``) for error messages. ``num_frames``

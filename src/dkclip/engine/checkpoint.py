@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -27,7 +27,8 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
+    # legacy=True (the default): numpy's global MT19937 state as (name, keys, pos, has_gauss, cached_gaussian)
+    np_state = cast("tuple[str, np.ndarray, int, int, float]", np.random.get_state())
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]),

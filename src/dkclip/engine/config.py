@@ -10,6 +10,7 @@ key (and the file). The resolved config is saved as ``config.yaml`` in every run
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class DataSection:
     normalize: Literal["imagenet", "clip"] | None = None
     min_listed_frames: int = 3  # the authors drop clips listed with fewer than 3 frames
     on_error: Literal["raise", "skip"] = "raise"
+    allow_duplicates: bool = False  # a clip listed twice in data.train_list is an error unless this is set
+    allow_missing_classes: bool = False  # a class of the prompts without any training clip is an error unless set
     workers: int = 4
     eval_batch_size: int = 16
 
@@ -298,16 +301,61 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
 
 
 def validate(cfg: TrainConfig) -> None:
+    """Every value that can be checked without the data, before anything is built or written."""
     s = cfg.schedule
     if s.epochs < 1 or s.batch_size < 1 or s.effective_batch < 1:
         raise ConfigError("schedule.epochs, schedule.batch_size and schedule.effective_batch must be >= 1")
     if not 0 <= s.warmup_epochs <= s.epochs:
         raise ConfigError(f"schedule.warmup_epochs must lie in [0, epochs], got {s.warmup_epochs}")
+    if not 0 <= s.min_lr_ratio <= 1:
+        raise ConfigError(f"schedule.min_lr_ratio must lie in [0, 1], got {s.min_lr_ratio}")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction must lie in [0, 1), got {cfg.data.val_fraction}")
     if cfg.loss.active_epochs is not None and len(cfg.loss.active_epochs) != 2:
         raise ConfigError(f"loss.active_epochs must be [start, stop], got {cfg.loss.active_epochs}")
     if cfg.eval.every < 1:
         raise ConfigError("eval.every must be >= 1")
-    if len(cfg.optim.betas) != 2:
-        raise ConfigError(f"optim.betas must have two values, got {cfg.optim.betas}")
+    o = cfg.optim
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ConfigError(f"optim.betas must be two values in [0, 1), got {o.betas}")
+    for key, value in (("optim.lr", o.lr), ("optim.new_module_lr_mult", o.new_module_lr_mult), ("optim.eps", o.eps)):
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigError(f"{key} must be a positive number, got {value}")
+    if o.lr > 1:
+        raise ConfigError(f"optim.lr={o.lr} is not a learning rate for AdamW (the paper's is 2e-6)")
+    if o.weight_decay < 0 or not math.isfinite(o.weight_decay):
+        raise ConfigError(f"optim.weight_decay must be >= 0, got {o.weight_decay}")
+    if o.grad_clip is not None and not o.grad_clip > 0:
+        raise ConfigError(f"optim.grad_clip must be > 0 (or null), got {o.grad_clip}")
+    d = cfg.data
+    if d.workers < 0:
+        raise ConfigError(f"data.workers must be >= 0, got {d.workers}")
+    if d.eval_batch_size < 1 or d.num_frames < 1 or (d.eval_num_frames is not None and d.eval_num_frames < 1):
+        raise ConfigError("data.eval_batch_size, data.num_frames and data.eval_num_frames must be >= 1")
+    if cfg.loss.lam < 0:
+        raise ConfigError(f"loss.lam must be >= 0, got {cfg.loss.lam}")
+    if cfg.run.log_every < 1:
+        raise ConfigError(f"run.log_every must be >= 1, got {cfg.run.log_every}")
+    if cfg.run.max_steps is not None and cfg.run.max_steps < 1:
+        raise ConfigError(f"run.max_steps must be >= 1 (or null), got {cfg.run.max_steps}")
+    if cfg.run.name is not None:
+        from .rundir import check_run_name
+
+        check_run_name(cfg.run.name)
+    _check_names(cfg)
+
+
+def _check_names(cfg: TrainConfig) -> None:
+    from ..prompts import PROMPT_SETS, list_prompt_sets
+    from ..registry import list_models
+
+    if cfg.model.name not in list_models():
+        raise ConfigError(f"model.name: unknown model {cfg.model.name!r}; available: {list_models()}")
+    prompts = cfg.model.prompts
+    if prompts not in PROMPT_SETS and not prompts.endswith(".csv"):
+        raise ConfigError(f"model.prompts: unknown prompt set {prompts!r}; use one of {list_prompt_sets()} or a "
+                          "path to an id,name CSV")
+    if prompts.endswith(".csv") and "{fold}" not in prompts and not Path(prompts).is_file():
+        raise ConfigError(f"model.prompts: prompt file not found: {prompts}")
+    if cfg.model.pretrained is not None and cfg.model.clip_weights is not None:
+        raise ConfigError("model.pretrained and model.clip_weights are both set; choose one")

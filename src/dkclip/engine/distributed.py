@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
+
 
 @dataclass
 class DistInfo:
@@ -35,13 +37,30 @@ def init_distributed(device: str = "auto") -> DistInfo:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"run.device: {device!r} is not a device name (auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"run.device: {device!r} requested, but torch {torch.__version__} sees no CUDA device",
+                          hint="use run.device=auto or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"run.device: {device!r}, but only {torch.cuda.device_count()} CUDA devices are visible")
     if dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
     return DistInfo(rank, world, local_rank, dev)
+
+
+def broadcast_flag(flag: bool, info: DistInfo) -> bool:
+    """True on every rank when any rank's ``flag`` is set (so all ranks stop at the same optimiser step)."""
+    if not info.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=info.device)
+    dist.all_reduce(value)
+    return bool(value.item() > 0)
 
 
 def cleanup() -> None:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
 from .distributed import DistInfo, all_gather_cat
 from .metrics import ClassificationReport, report
+
+if TYPE_CHECKING:
+    from ..model.dkclip import DKClip
 
 HEADS = ("global", "local", "fused")
 
@@ -67,7 +70,8 @@ def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torc
         labels.append(batch["label"].to(device))
         indices.append(batch["index"].to(device))
     model.train(was_training)
-    k = model.module.num_classes if hasattr(model, "module") else model.num_classes
+    core = cast("DKClip", model.module if hasattr(model, "module") else model)  # unwrap DistributedDataParallel
+    k = core.num_classes
     empty = torch.zeros(0, k, device=device)
     cat = {
         "global": torch.cat(global_p) if global_p else empty,
@@ -81,7 +85,7 @@ def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torc
     probs_np["fused"] = probs_np["global"] + probs_np["local"]
     extra: dict[str, np.ndarray] = {}
     if snippets:
-        n = model.module.config.num_snippets if hasattr(model, "module") else model.config.num_snippets
+        n = core.config.num_snippets
         views = kept[0].shape[1] if kept else 1
         for name, parts, dtype in (("kept", kept, torch.uint8), ("snippet_scores", scores, torch.float32)):
             local = torch.cat(parts) if parts else torch.zeros(0, views, n, dtype=dtype, device=device)

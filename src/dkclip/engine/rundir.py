@@ -1,30 +1,70 @@
-"""Run directories: creating a new one (refusing to overwrite a run) and finding the one to resume."""
+"""Run directories: where a new run goes (``run.output_dir/run.name``), its saved config, and the run to resume.
+
+Paths in the saved ``config.yaml`` are absolute (resolved against the directory the run was started from), so
+``dkclip evaluate RUN`` and ``dkclip train --resume RUN`` work from any current directory.
+"""
 
 from __future__ import annotations
 
+import copy
+import os
 from datetime import datetime
 from pathlib import Path
 
 from ..errors import ConfigError, UsageError
 from ..fileio import atomic_write_text
 from .config import TrainConfig
-from .distributed import DistInfo, barrier
+from .distributed import DistInfo
 
 
-def prepare_run_dir(cfg: TrainConfig, config_name: str, info: DistInfo) -> Path:
+def _absolute(path: str | None) -> str | None:
+    if not path:
+        return path
+    if "{fold}" in path:  # a cross-validation template: resolve the part before the placeholder
+        return os.path.abspath(path) if not os.path.isabs(path) else path
+    return str(Path(path).expanduser().resolve()) if not os.path.isabs(path) else path
+
+
+def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
+    """A copy of ``cfg`` with every file path absolute (data root, lists, CLIP weights, prompt CSV, output dir)."""
+    cfg = copy.deepcopy(cfg)
+    d = cfg.data
+    d.root = _absolute(d.root)
+    d.train_list, d.val_list, d.test_list = (_absolute(d.train_list), _absolute(d.val_list),
+                                             _absolute(d.test_list))
+    if cfg.model.clip_weights and cfg.model.clip_weights != "default":
+        cfg.model.clip_weights = _absolute(cfg.model.clip_weights)
+    if cfg.model.prompts.endswith(".csv"):
+        cfg.model.prompts = _absolute(cfg.model.prompts) or cfg.model.prompts
+    cfg.run.output_dir = _absolute(cfg.run.output_dir) or cfg.run.output_dir
+    return cfg
+
+
+def check_run_name(name: str) -> None:
+    """``run.name`` must name a directory inside ``run.output_dir``."""
+    parts = Path(name).parts
+    if not name or Path(name).is_absolute() or ".." in parts or len(parts) != 1:
+        raise ConfigError(f"run.name {name!r} must be a plain directory name inside run.output_dir "
+                          "(no '/', '..' or absolute path)")
+
+
+def planned_run_dir(cfg: TrainConfig, config_name: str) -> Path:
     name = cfg.run.name or f"{config_name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(cfg.run.output_dir) / name
-    if info.is_main:
-        if (run_dir / "last.pt").exists():
-            raise ConfigError(f"run.name: {run_dir} already holds a run",
-                              hint=f"continue it with --resume {run_dir}, or choose another run.name")
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-        except OSError as exc:
-            raise OSError(f"cannot write to the run directory {run_dir}: {exc}") from exc
-    barrier(info)
-    return run_dir
+    check_run_name(name)
+    return Path(cfg.run.output_dir) / name
+
+
+def prepare_run_dir(cfg: TrainConfig, run_dir: Path, info: DistInfo) -> None:
+    """Refuse a directory that already holds a run; write the resolved config. Call with the lock held."""
+    if not info.is_main:
+        return
+    if (run_dir / "last.pt").exists() or (run_dir / "results.json").exists():
+        raise ConfigError(f"run.name: {run_dir} already holds a run",
+                          hint=f"continue it with --resume {run_dir}, or choose another run.name")
+    try:
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+    except OSError as exc:
+        raise OSError(f"cannot write to the run directory {run_dir}: {exc}") from exc
 
 
 def resolve_resume(path: str | Path) -> tuple[Path, Path]:

@@ -13,10 +13,13 @@ import json
 import logging
 import math
 import random
+import shutil
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,21 +27,24 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data import MixupFMix, build_loader, smooth_one_hot
 from ..data.dataset import ClipDataset
-from ..errors import ConfigError, TrainingDiverged
+from ..errors import DKClipError, TrainingDiverged
 from ..factory import save_model
 from ..fileio import atomic_write_json
 from ..losses import DKClipLoss
-from .builders import build_datasets, build_model, class_names_of, eval_loader, resolve_amp
+from .builders import build_datasets, build_model, class_names_of, clip_weights_file, eval_loader, resolve_amp
 from .checkpoint import FORMAT, VERSION, atomic_save, load_training_state, rng_state, set_rng_state
 from .config import TrainConfig, load_config
-from .distributed import DistInfo, barrier, cleanup, init_distributed
+from .distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from .inference import Predictions, autocast_context, predict
+from .provenance import finish_record, run_record, write_record
 from .reports import format_table, summarize, write_predictions_csv, write_report_files
 from .resume import check_resume
-from .rundir import prepare_run_dir, resolve_resume
-from .runlog import RunLogger
+from .rundir import planned_run_dir, prepare_run_dir, resolve_resume, with_absolute_paths
+from .runlock import RunLock, remove_stale_temporaries
+from .runlog import RunLogger, format_epoch
 from .samplers import ChunkedEpochSampler
 from .schedule import WarmupCosineSchedule
+from .validation import check_before_training
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +57,38 @@ class TrainState:
     best_metric: float = -math.inf
     best_epoch: int = -1
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Loss sums of the epoch in progress up to its last optimiser step, so that an interrupted epoch's mean
+    # loss is exact after resume.
+    partial_sums: dict[str, float] = field(default_factory=dict)
+    partial_count: int = 0
+
+
+class TrainingStopped(DKClipError):
+    """A stop was requested (SIGTERM); a resumable checkpoint was saved."""
+
+    exit_code = 143
+
+
+class StopSignal:
+    """Turns SIGTERM (what SLURM, docker and Kubernetes send) into a request the loop honours at the next
+    optimiser step: the checkpoint is then saved as on Ctrl-C instead of losing up to an epoch."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        logger.warning("SIGTERM received: stopping at the next optimiser step and saving a checkpoint")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 # ----------------------------------------------------------------------------------------------- the loop
@@ -63,13 +101,12 @@ class Trainer:
         self.amp_dtype, use_scaler = resolve_amp(cfg.run.amp, self.device)
         torch.manual_seed(cfg.run.seed)  # identical model init on every rank
         self.model = build_model(cfg).to(self.device)
+        self.clip_weights = clip_weights_file(cfg)
         self.class_names = class_names_of(self.model)
         self.train_ds, self.val_ds, self.test_ds = build_datasets(cfg, self.model)
+        check_before_training(cfg, self.model, self.train_ds, self.val_ds, self.test_ds, info.world_size)
         s = cfg.schedule
         per_step = s.batch_size * info.world_size
-        if s.effective_batch % per_step:
-            raise ConfigError(f"schedule.effective_batch ({s.effective_batch}) must be a multiple of "
-                              f"schedule.batch_size × world size ({s.batch_size} × {info.world_size})")
         self.accum = s.effective_batch // per_step
         self.sampler = ChunkedEpochSampler(len(self.train_ds), s.batch_size, self.accum, info.rank,
                                            info.world_size, seed=cfg.run.seed)
@@ -78,18 +115,23 @@ class Trainer:
                                          pin_memory=self.device.type == "cuda")
         self.steps_per_epoch = self.sampler.steps_per_epoch
         total = s.epochs * self.steps_per_epoch
+        beta1, beta2 = cfg.optim.betas  # validated: two values
         self.optimizer = torch.optim.AdamW(
             self.model.param_groups(cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.new_module_lr_mult),
-            lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
+            lr=cfg.optim.lr, betas=(beta1, beta2), eps=cfg.optim.eps)
         self.schedule = WarmupCosineSchedule(self.optimizer, total, round(s.warmup_epochs * self.steps_per_epoch),
                                              cfg.schedule.min_lr_ratio)
         self.scaler = torch.amp.GradScaler(self.device.type) if use_scaler else None
-        active = tuple(cfg.loss.active_epochs) if cfg.loss.active_epochs is not None else None
+        active: tuple[int, int] | None = None
+        if cfg.loss.active_epochs is not None:
+            start, stop = cfg.loss.active_epochs  # validated: [start, stop)
+            active = (start, stop)
         self.loss_fn = DKClipLoss(cfg.loss.lam, cfg.loss.kl_mode, cfg.loss.use_consistency, active)
         a = cfg.augment
         self.mixer = MixupFMix(self.model.num_classes, mixup_alpha=a.mixup_alpha, fmix_alpha=a.fmix_alpha,
                                switch_prob=a.switch_prob, smoothing=a.label_smoothing)
         self.state = TrainState()
+        self.stop = StopSignal()
         self.ddp: torch.nn.Module = self.model
         if info.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index]
@@ -111,6 +153,7 @@ class Trainer:
             "epoch": st.epoch, "chunk": st.chunk, "step": st.step,
             "best_metric": st.best_metric, "best_epoch": st.best_epoch,
             "history": json.dumps(st.history),
+            "partial": json.dumps({"sums": st.partial_sums, "count": st.partial_count}),
             "rng": rng_state(),
             "config": json.dumps(self.cfg.to_dict()),
         }, self.run_dir / "last.pt")
@@ -122,8 +165,10 @@ class Trainer:
         self.schedule.load_state_dict(ckpt["scheduler"])
         if self.scaler is not None and ckpt["scaler"] is not None:
             self.scaler.load_state_dict(ckpt["scaler"])
+        partial = json.loads(ckpt.get("partial", '{"sums": {}, "count": 0}'))
         self.state = TrainState(ckpt["epoch"], ckpt["chunk"], ckpt["step"], ckpt["best_metric"],
-                                ckpt["best_epoch"], json.loads(ckpt["history"]))
+                                ckpt["best_epoch"], json.loads(ckpt["history"]), partial["sums"], partial["count"])
+        self.log.truncate_steps(self.state.step)
         set_rng_state(ckpt["rng"])
         logger.info("resumed from %s at epoch %d, optimiser step %d", path, self.state.epoch, self.state.step)
 
@@ -147,7 +192,7 @@ class Trainer:
             torch.distributed.all_reduce(bad)
         if bad.item() > 0:
             raise TrainingDiverged(
-                f"non-finite loss ({float(loss)}) at epoch {epoch}, iteration {chunk}, after optimiser step "
+                f"non-finite loss ({float(loss.detach())}) at epoch {epoch}, iteration {chunk}, after optimiser step "
                 f"{self.state.step}; stopping. The last good checkpoint is {self.run_dir / 'last.pt'}")
 
     def _optimizer_step(self) -> None:
@@ -172,15 +217,12 @@ class Trainer:
         self.sampler.set_epoch(epoch, st.chunk)
         self.train_ds.set_epoch(epoch)
         self.ddp.train()
-        sums: dict[str, float] = {}
-        count = 0
+        # Resuming mid-epoch: the loss sums of the part already done come from the checkpoint.
+        sums: dict[str, float] = dict(st.partial_sums) if st.chunk else {}
+        count = st.partial_count if st.chunk else 0
         started, clips = time.perf_counter(), 0
-        progress = None
-        if self.info.is_main and cfg.run.progress:
-            from tqdm import tqdm
-
-            progress = tqdm(total=self.sampler.chunks_per_epoch, initial=st.chunk, desc=f"epoch {epoch}",
-                            dynamic_ncols=True, leave=False)
+        progress = self.log.progress(self.sampler.chunks_per_epoch, st.chunk, f"epoch {epoch}", cfg.run.progress,
+                                     cfg.run.log_every)
         chunk = st.chunk
         for batch in self.train_loader:
             micro = chunk % self.accum
@@ -188,7 +230,8 @@ class Trainer:
             labels = batch["label"].to(self.device, non_blocking=True)
             video, target = self._targets(video, labels, epoch, chunk)
             last_micro = micro == self.accum - 1
-            sync = contextlib.nullcontext() if (last_micro or not self.info.enabled) else self.ddp.no_sync()
+            sync = (contextlib.nullcontext() if (last_micro or not self.info.enabled)
+                    else cast(DistributedDataParallel, self.ddp).no_sync())  # self.ddp is DDP when enabled
             with sync:
                 with autocast_context(self.device, self.amp_dtype):
                     out = self.ddp(video)
@@ -207,6 +250,7 @@ class Trainer:
                 continue
             self._optimizer_step()
             st.chunk = chunk
+            st.partial_sums, st.partial_count = dict(sums), count
             lr = self.optimizer.param_groups[0]["lr"]
             if progress is not None:
                 rate = clips / max(time.perf_counter() - started, 1e-9)
@@ -215,9 +259,14 @@ class Trainer:
                 self.log.step(st.step, {**loss.as_floats(), "lr": lr})
             if cfg.run.max_steps is not None and st.step >= cfg.run.max_steps:
                 break
+            if broadcast_flag(self.stop.requested, self.info):
+                if progress is not None:
+                    progress.close()
+                raise TrainingStopped(f"stopped by SIGTERM at optimiser step {st.step}")
         if progress is not None:
             progress.close()
         means = {f"train_{k}": v / max(count, 1) for k, v in sums.items()}
+        st.partial_sums, st.partial_count = {}, 0
         if st.chunk < self.sampler.chunks_per_epoch:
             return None  # stopped by max_steps mid-epoch
         means["clips_per_s"] = clips / max(time.perf_counter() - started, 1e-9)
@@ -255,19 +304,23 @@ class Trainer:
                             self.save_best({"epoch": epoch, "split": split, "selected_by": f"{split} {metric}",
                                             **summary[head]})
                     if self.info.is_main:
-                        logger.info("epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v
-                                                             for k, v in record.items()})
+                        logger.info("%s", format_epoch(record))
                 st.history.append(record)
                 st.epoch, st.chunk = epoch + 1, 0
                 self.log.epoch(st.history)
                 self.save_last()
                 if cfg.run.max_steps is not None and st.step >= cfg.run.max_steps:
                     return st
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, TrainingStopped) as exc:
             # Keep what was done up to the last optimiser step; a partial accumulation is discarded.
             self.save_last()
-            logger.warning("interrupted: saved %s (epoch %d, step %d); continue with --resume %s",
-                           self.run_dir / "last.pt", st.epoch, st.step, self.run_dir)
+            what = "SIGTERM" if isinstance(exc, TrainingStopped) else "interrupted"
+            logger.warning("%s: saved a resumable checkpoint %s (epoch %d, step %d); continue with "
+                           "dkclip train --resume %s", what, self.run_dir / "last.pt", st.epoch, st.step, self.run_dir)
+            if isinstance(exc, TrainingStopped):
+                raise TrainingStopped(f"stopped by SIGTERM at optimiser step {st.step}; a resumable checkpoint is "
+                                      f"in {self.run_dir / 'last.pt'}",
+                                      hint=f"continue with dkclip train --resume {self.run_dir}") from None
             raise
         if select == "last":
             self.save_best({"epoch": st.epoch - 1, "selected_by": "last epoch"})
@@ -304,33 +357,83 @@ class Trainer:
             write_report_files(rep, self.run_dir, "test", title=f"test ({cfg.eval.head} head, {cfg.eval.select})")
             write_predictions_csv(preds, [r.path for r in self.test_ds.records], self.class_names,
                                   self.run_dir / "predictions.csv")
-            print(format_table(rep, f"test, {cfg.eval.head} head ({label}):"))
+            self.log.emit(format_table(rep, f"test, {cfg.eval.head} head ({label}):"))
         return result
 
 
 def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | None = None) -> Path:
-    """Run training (and the final test evaluation); returns the run directory."""
+    """Run training (and the final test evaluation); returns the run directory.
+
+    The run directory is locked for the whole run (:mod:`dkclip.engine.runlock`). A new run that fails before
+    its first checkpoint leaves no directory behind. ``provenance.json`` records how the run came about and
+    how it ended.
+    """
     info = init_distributed(cfg.run.device)
+    lock: RunLock | None = None
+    run_dir: Path | None = None
+    created = False
+    record: dict[str, Any] | None = None
+    trainer: Trainer | None = None
     try:
         if resume is not None:
             run_dir, ckpt_path = resolve_resume(resume)
             cfg = _merge_resume_config(run_dir / "config.yaml", cfg)
         else:
-            run_dir, ckpt_path = prepare_run_dir(cfg, config_name, info), None
+            cfg = with_absolute_paths(cfg)
+            run_dir, ckpt_path = planned_run_dir(cfg, config_name), None
+        if info.is_main:
+            created = not run_dir.exists()
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OSError(f"cannot write to the run directory {run_dir}: {exc.strerror or exc}") from exc
+            lock = RunLock(run_dir).acquire()
+            remove_stale_temporaries(run_dir)
+        if resume is None:
+            prepare_run_dir(cfg, run_dir, info)
+        barrier(info)
         random.seed(cfg.run.seed)
         np.random.seed(cfg.run.seed % 2**32)
         trainer = Trainer(cfg, info, run_dir)
         if ckpt_path is not None:
             trainer.load(ckpt_path)
-        state = trainer.fit()
+        if info.is_main:
+            record = run_record({"clip_weights": str(trainer.clip_weights) if trainer.clip_weights else None,
+                                 "train_list": cfg.data.train_list, "val_list": cfg.data.val_list,
+                                 "test_list": cfg.data.test_list}, info.world_size)
+            record["resumed_from"] = str(ckpt_path) if ckpt_path else None
+            write_record(run_dir, record)
+        with trainer.stop:
+            state = trainer.fit()
         if state.epoch >= cfg.schedule.epochs:
             trainer.final_report()
         if info.is_main:
-            print(f"run directory: {run_dir}")
-            print(f"data: {trainer.train_loader.report.summary()}")
-        trainer.log.close()
+            trainer.log.emit(f"run directory: {run_dir}")
+            trainer.log.emit(f"data: {trainer.train_loader.report.summary()}")
+            if record is not None:
+                done = state.epoch >= cfg.schedule.epochs
+                finish_record(run_dir, record, "finished" if done else f"stopped at run.max_steps={cfg.run.max_steps}")
         return run_dir
+    except BaseException as exc:
+        if info.is_main and run_dir is not None:
+            if created and not (run_dir / "last.pt").exists():
+                # A start that failed before anything worth keeping: no orphan run directory.
+                if lock is not None:
+                    lock.release()
+                    lock = None
+                if trainer is not None:
+                    trainer.log.close()
+                shutil.rmtree(run_dir, ignore_errors=True)
+            elif record is not None:
+                outcome = "interrupted" if isinstance(exc, KeyboardInterrupt | TrainingStopped) else \
+                    f"failed: {type(exc).__name__}: {exc}"
+                finish_record(run_dir, record, outcome)
+        raise
     finally:
+        if trainer is not None:
+            trainer.log.close()
+        if lock is not None:
+            lock.release()
         cleanup()
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
+from open_clip.model import CLIP
 from torch import nn
 
 from ..config import DKClipConfig
@@ -35,7 +36,7 @@ class DKClipOutput:
 
 
 class DKClip(nn.Module):
-    def __init__(self, config: DKClipConfig, clip: nn.Module, tokenizer: object) -> None:
+    def __init__(self, config: DKClipConfig, clip: CLIP, tokenizer: object) -> None:
         super().__init__()
         config.validate()
         if not config.prompts:
@@ -136,6 +137,7 @@ class DKClip(nn.Module):
         snippets = frame_feats.view(batch, n, per_snippet, -1).mean(dim=2)  # (B, N, E), Eq. 5
 
         if cfg.temporal == "hierarchical":
+            assert self.temporal is not None  # built for "hierarchical" in __init__
             video_feat = self.temporal(snippets)
         elif self.temporal is not None:
             video_feat = self.temporal(frame_feats)

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 from open_clip.model import CLIP
+from open_clip.transformer import Transformer
 from torch import nn
 
 COOP_PLACEHOLDER = "X"
@@ -22,14 +23,18 @@ class FrozenTextEncoder(nn.Module):
     the (saved) text weights and the prompts in the config.
     """
 
+    # Buffers (registered in __init__ / set_prompts); declared here so they type as tensors, not submodules.
+    attn_mask: torch.Tensor
+    tokens: torch.Tensor
+
     def __init__(self, clip: CLIP, tokenizer: Any, prompts: Sequence[str], coop_context_tokens: int = 0,
                  coop_class_specific: bool = True) -> None:
         super().__init__()
-        self.token_embedding = clip.token_embedding
-        self.positional_embedding = clip.positional_embedding
-        self.transformer = clip.transformer
-        self.ln_final = clip.ln_final
-        self.text_projection = clip.text_projection
+        self.token_embedding: nn.Embedding = clip.token_embedding
+        self.positional_embedding: nn.Parameter = clip.positional_embedding
+        self.transformer: Transformer = clip.transformer
+        self.ln_final: nn.Module = clip.ln_final
+        self.text_projection: nn.Parameter = clip.text_projection
         self.register_buffer("attn_mask", clip.attn_mask, persistent=False)
         for p in self.parameters():
             p.requires_grad_(False)
@@ -71,7 +76,7 @@ class FrozenTextEncoder(nn.Module):
         tokens = self.tokens
         x = self.token_embedding(tokens)
         if self.context is not None:
-            ctx = self.context
+            ctx: torch.Tensor = self.context
             if ctx.dim() == 2:
                 ctx = ctx.unsqueeze(0).expand(tokens.shape[0], -1, -1)
             # Token 0 is start-of-text; the placeholders follow it.

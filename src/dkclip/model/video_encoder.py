@@ -15,7 +15,10 @@ Without message modules (Table 5 a/b) this is exactly CLIP's image encoder appli
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+from open_clip.transformer import ResidualAttentionBlock, Transformer, VisionTransformer
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -39,7 +42,7 @@ class MessageExchange(nn.Module):
         return m.view(frames, 1, width)
 
 
-def _block_forward(block: nn.Module, messages: MessageExchange | None, x: torch.Tensor,
+def _block_forward(block: ResidualAttentionBlock, messages: MessageExchange | None, x: torch.Tensor,
                    group_size: int) -> torch.Tensor:
     """One CLIP residual block on batch-first tokens x (B*T, L, D), optionally with a message token."""
     num_tokens = x.shape[1]
@@ -53,19 +56,19 @@ def _block_forward(block: nn.Module, messages: MessageExchange | None, x: torch.
 
 
 class CrossFrameVisionEncoder(nn.Module):
-    def __init__(self, visual: nn.Module, use_messages: bool) -> None:
+    def __init__(self, visual: VisionTransformer, use_messages: bool) -> None:
         super().__init__()
         if getattr(visual, "attn_pool", None) is not None or visual.pool_type != "tok":
             raise ValueError("DK-CLIP needs a class-token CLIP ViT (no attentional pooling)")
-        self.conv1 = visual.conv1
-        self.class_embedding = visual.class_embedding
-        self.positional_embedding = visual.positional_embedding
-        self.ln_pre = visual.ln_pre
-        self.transformer = visual.transformer
-        self.ln_post = visual.ln_post
-        self.proj = visual.proj
-        self.image_size = tuple(visual.image_size)
-        self.width = self.class_embedding.shape[0]
+        self.conv1: nn.Conv2d = visual.conv1
+        self.class_embedding: nn.Parameter = visual.class_embedding
+        self.positional_embedding: nn.Parameter = visual.positional_embedding
+        self.ln_pre: nn.Module = visual.ln_pre
+        self.transformer: Transformer = visual.transformer
+        self.ln_post: nn.Module = visual.ln_post
+        self.proj: nn.Parameter = visual.proj
+        self.image_size: tuple[int, ...] = tuple(visual.image_size)
+        self.width: int = self.class_embedding.shape[0]
         blocks = self.transformer.resblocks
         self.messages = (
             nn.ModuleList(MessageExchange(self.width, b.attn.num_heads) for b in blocks) if use_messages else None
@@ -88,7 +91,7 @@ class CrossFrameVisionEncoder(nn.Module):
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
         x = self.ln_pre(x)
         for i, block in enumerate(self.transformer.resblocks):
-            messages = None if self.messages is None else self.messages[i]
+            messages = None if self.messages is None else cast(MessageExchange, self.messages[i])
             if self.grad_checkpointing and torch.is_grad_enabled():
                 x = checkpoint(_block_forward, block, messages, x, group_size, use_reentrant=False)
             else:

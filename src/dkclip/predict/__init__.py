@@ -4,3 +4,7 @@ face track, the model's predictions per window and per frame, and the tables and
 The command line (``dkclip predict``) and the Python API (:class:`Predictor`) share this package; the model's
 preprocessing (input size, normalisation, T, N, class names) comes from the model itself.
 """
+
+from .predictor import PredictionResult, Predictor
+
+__all__ = ["PredictionResult", "Predictor"]

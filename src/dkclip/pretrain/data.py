@@ -10,6 +10,7 @@ evaluation datasets, which use small dataset seeds.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,8 @@ class StreamConfig:
 class CaptionedFrameBatches(Dataset):
     """``dataset[b]`` -> {"images": (B, 3, S, S) float, "captions": list[str], "tokens": (B, 77) long}."""
 
-    def __init__(self, config: StreamConfig, tokenizer: object, num_batches: int) -> None:
+    def __init__(self, config: StreamConfig, tokenizer: Callable[[list[str]], torch.Tensor],
+                 num_batches: int) -> None:
         self.cfg = config
         self.tokenizer = tokenizer
         self.num_batches = num_batches

@@ -9,12 +9,14 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from open_clip.model import CLIP
 from torch.utils.data import DataLoader
 
 from ..checkpoints import PRETRAIN_STATE_FORMAT, STATE_VERSION, read_state
@@ -57,7 +59,8 @@ class PretrainConfig:
 
 
 def clip_param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
     return [{"params": decay, "lr": lr, "weight_decay": weight_decay},
@@ -92,7 +95,7 @@ class ZeroShotProbe:
         self.num_classes = num_classes
 
     @torch.no_grad()
-    def accuracy(self, model: torch.nn.Module, tokenizer: object, prompt_set: str) -> float:
+    def accuracy(self, model: CLIP, tokenizer: Callable[[list[str]], torch.Tensor], prompt_set: str) -> float:
         was = model.training
         model.eval()
         text = F.normalize(model.encode_text(tokenizer(list(PROMPT_SETS[prompt_set]))), dim=-1)

@@ -66,7 +66,7 @@ class SynthConfig:
         return d
 
 
-_WILD = dict(
+_WILD: dict[str, Any] = dict(
     face_scale=(0.5, 0.78),
     offset=0.14,
     translation=0.08,

@@ -313,7 +313,8 @@ def _draw_brow(pen: Pen, app: Appearance, st: FaceState, side: int) -> None:
     curve = _bezier(inner, mid, outer, 10)
     thick = app.brow_thick * np.linspace(1.15, 0.55, 10)
     # brows stay much darker than the skin whatever the hair colour, or AU1/2/4 vanish on dark skin
-    brow_col = tuple(min(h, s) for h, s in zip(shade(app.hair, 0.7), shade(app.skin, 0.4), strict=True))
+    hair, skin = shade(app.hair, 0.7), shade(app.skin, 0.4)
+    brow_col = (min(hair[0], skin[0]), min(hair[1], skin[1]), min(hair[2], skin[2]))
     pen.poly(_band(curve, thick), brow_col)
 
 

@@ -42,6 +42,7 @@ def run_cv(cfg: TrainConfig, folds: list[int], name: str) -> dict[str, Any]:
     results: dict[int, dict[str, Any]] = {}
     for fold in folds:
         fold_cfg = fold_config(cfg, fold, name)
+        assert fold_cfg.run.name is not None  # set by fold_config
         run_dir = Path(fold_cfg.run.output_dir) / fold_cfg.run.name
         result_file = run_dir / "results.json"
         if not result_file.is_file():

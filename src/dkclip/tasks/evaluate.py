@@ -4,14 +4,16 @@ single- or multi-view, gathered across ranks under torchrun."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..data.errors import DataError
+from ..data.sampling import SegmentSampler
 from ..engine.builders import eval_loader, resolve_amp, split_dataset
 from ..engine.config import TrainConfig
 from ..engine.distributed import cleanup, init_distributed
 from ..engine.inference import HEADS, predict
 from ..engine.reports import format_table, summarize, write_predictions_csv, write_report_files
+from ..errors import ConfigError
 from ..factory import load_model, locate_model
 from ..fileio import atomic_write_json
 
@@ -29,9 +31,11 @@ def evaluate(model_path: str | Path, cfg: TrainConfig, list_file: str | None = N
         model = load_model(model_path).to(info.device)
         key = "--list" if list_file else "data.test_list"
         list_file = list_file or cfg.data.test_list
+        if not list_file:
+            raise ConfigError(f"{key} is not set")
         dataset = split_dataset(cfg, list_file, "test", model.config, key, num_frames=num_frames,
                                 num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops)
-        frames = dataset.sampler.num_frames
+        frames = cast(SegmentSampler, dataset.sampler).num_frames  # build_dataset's sampler
         amp_dtype, _ = resolve_amp(cfg.run.amp, info.device)
         loader = eval_loader(dataset, cfg, info)
         preds = predict(model, loader, info, amp_dtype)

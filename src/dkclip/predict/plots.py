@@ -1,0 +1,104 @@
+"""``timeline.png``: one row per face, its class probabilities stacked over time.
+
+Grey hatching marks the spans where the face is absent (not tracked); red ticks above a row mark the snippets
+the NRM erased in each window (the time span of every snippet with ``kept == False``). A video without a face
+gives a single empty row saying so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .predictor import PredictionResult
+
+
+def _colors(k: int) -> list:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if k <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(k)]
+
+
+def _spans(mask: np.ndarray, times: np.ndarray, end: float) -> list[tuple[float, float]]:
+    """Time spans of the runs of True in ``mask`` (frame i lasts until frame i+1)."""
+    spans = []
+    edges = np.append(times, end)
+    i = 0
+    while i < len(mask):
+        if mask[i]:
+            j = i
+            while j + 1 < len(mask) and mask[j + 1]:
+                j += 1
+            spans.append((float(edges[i]), float(edges[j + 1])))
+            i = j + 1
+        else:
+            i += 1
+    return spans
+
+
+def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    names = result.class_names
+    colors = _colors(len(names))
+    frames = result.frames
+    all_frames = frames.drop_duplicates("frame").sort_values("frame")
+    times = all_frames["approx_time"].to_numpy(dtype=np.float64)
+    duration = float(result.video.get("duration") or (times[-1] if len(times) else 0.0)) or 1.0
+    face_ids = [f["face_id"] for f in result.faces]
+    rows = max(1, len(face_ids))
+    fig, axes = plt.subplots(rows, 1, figsize=(11, 1.2 + 1.6 * rows), sharex=True, squeeze=False)
+    title = f"{Path(result.source).name}: {result.settings.get('model', '')}, {result.settings.get('head')} head"
+    fig.suptitle(title, fontsize=10)
+    if not face_ids:
+        ax = axes[0, 0]
+        ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes, fontsize=12)
+        ax.set_xlim(0, duration)
+        ax.set_yticks([])
+    windows = result.windows
+    n_snip = int(result.settings.get("num_snippets", 0))
+    for ax, face_id in zip(axes[:, 0], face_ids, strict=False):
+        rows_f = frames[frames["face_id"] == face_id].sort_values("frame")
+        t = rows_f["approx_time"].to_numpy(dtype=np.float64)
+        probs = rows_f[names].to_numpy(dtype=np.float64)
+        # Stacked areas need a step shape: each frame's value holds until the next frame.
+        interval = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25
+        t_step = np.append(t, t[-1] + interval)
+        p_step = np.vstack([probs, probs[-1:]])
+        ax.stackplot(t_step, np.nan_to_num(p_step).T, colors=colors, step="post", linewidth=0)
+        present = np.isin(all_frames["frame"].to_numpy(), rows_f["frame"].to_numpy())
+        for s, e in _spans(~present, times, duration):
+            ax.axvspan(s, e, facecolor="0.85", hatch="///", edgecolor="0.6", linewidth=0)
+        mine = windows[windows["face_id"] == face_id]
+        for _, w in mine.iterrows():
+            length = (w["end_time"] - w["start_time"]) / max(1, n_snip)
+            # Overlapping windows alternate between two lanes, so each window's erased snippets stay visible.
+            lane = 1.025 if int(w["window"]) % 2 == 0 else 1.06
+            for i in range(n_snip):
+                if not bool(w[f"kept_{i}"]):
+                    s = w["start_time"] + i * length
+                    ax.plot([s, s + length], [lane, lane], color="red", linewidth=2.5, solid_capstyle="butt")
+        ax.set_ylim(0, 1.09)
+        ax.set_xlim(0, duration)
+        ax.set_ylabel(f"face {face_id}")
+        ax.set_yticks([0, 0.5, 1])
+    axes[-1, 0].set_xlabel("time (s)")
+    handles = [Patch(color=c, label=n) for c, n in zip(colors, names, strict=True)]
+    handles += [Patch(facecolor="0.85", hatch="///", edgecolor="0.6", label="face absent"),
+                Patch(color="red", label="erased snippet (NRM)")]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(handles) > 7), 1, 0.95))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

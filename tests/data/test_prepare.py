@@ -31,8 +31,8 @@ def test_dfew_labels_minus_one_counts_and_findings(tmp_path: Path) -> None:
     train = report.splits[0]
     assert train.class_counts == [1, 0, 0, 0, 0, 0, 1] and train.written == 2
     text = "\n".join(report.findings)
-    assert "1 frame folders missing" in text and "00099" in text and "set_1.csv:4" in text
-    assert "1 frame folders empty" in text
+    assert "1 clips missing" in text and "00099" in text and "set_1.csv:4" in text
+    assert "1 clips empty or unreadable" in text
     assert "the published split has 9356" in text and "the published split has 2341" in text
     recs = load_annotations(out / "DFEW_set_1_train.txt", root=frames)
     assert recs[0].path == str(frames / "00001")

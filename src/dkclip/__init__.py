@@ -5,14 +5,49 @@ The public API: create a model (:func:`create_model`, :func:`create_model_and_tr
 (:func:`load_model`), list what exists (:func:`list_models`, :func:`list_pretrained`, :func:`list_prompt_sets`).
 """
 
-from . import losses
-from .config import DKClipConfig
-from .errors import DKClipError
-from .factory import create_model, create_model_and_transforms, create_model_from_config, load_model, save_model
-from .model.dkclip import DKClip, DKClipOutput
-from .pretrained import list_pretrained
-from .prompts import list_prompt_sets, resolve_prompts
-from .registry import get_model_config, list_models
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import losses
+    from .config import DKClipConfig
+    from .errors import DKClipError
+    from .factory import create_model, create_model_and_transforms, create_model_from_config, load_model, save_model
+    from .model.dkclip import DKClip, DKClipOutput
+    from .pretrained import list_pretrained
+    from .prompts import list_prompt_sets, resolve_prompts
+    from .registry import get_model_config, list_models
+
+# The public names and the module each comes from. They are imported on first use (PEP 562), so that importing
+# ``dkclip`` (and so ``dkclip --help``) does not load torch.
+_LAZY: dict[str, str] = {
+    "losses": ".losses",
+    "DKClipConfig": ".config",
+    "DKClipError": ".errors",
+    **dict.fromkeys(("create_model", "create_model_and_transforms", "create_model_from_config", "load_model",
+                     "save_model"), ".factory"),
+    **dict.fromkeys(("DKClip", "DKClipOutput"), ".model.dkclip"),
+    "list_pretrained": ".pretrained",
+    **dict.fromkeys(("list_prompt_sets", "resolve_prompts"), ".prompts"),
+    **dict.fromkeys(("get_model_config", "list_models"), ".registry"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dkclip' has no attribute {name!r}")
+    imported = importlib.import_module(module, __name__)
+    value = imported if name == "losses" else getattr(imported, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "DKClip",

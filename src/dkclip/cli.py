@@ -18,15 +18,42 @@ import traceback
 # Sub-command modules, in the order ``dkclip --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = ("demo", "predict", "train", "evaluate", "compare", "cv", "ablate", "export",
                                    "prepare", "synth", "pretrain")
+# The one-line help of each command as its module registers it (a test keeps the two equal). ``dkclip --help``
+# prints these without importing any command module, so it answers at once: only the command being run (or
+# asked for ``--help``) is imported, and command modules import torch only inside their run functions.
+COMMAND_HELP: dict[str, str] = {
+    "demo": "synthesise data, train dkclip-tiny on the CPU and evaluate (the main job)",
+    "predict": "predict expressions over time in videos (faces detected and tracked)",
+    "train": "train a DK-CLIP model (also under torchrun)",
+    "evaluate": "evaluate a trained model on a list file",
+    "compare": "compare two runs' predictions on the same clips (paired tests)",
+    "cv": "train and evaluate every fold; write the mean ± std table",
+    "ablate": "the ablation study in miniature on the synthetic dataset (resumable)",
+    "export": "export a trained model as model.safetensors + config.json",
+    "prepare": "make and check data list files",
+    "synth": "generate the synthetic FACS face-video dataset",
+    "pretrain": "pretrain a CLIP on synthetic AU-captioned faces",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_in(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word that is not an option), if it is one of ours."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in COMMAND_MODULES else None
+
+
+def build_parser(command: str | None = None, *, all_commands: bool = False) -> argparse.ArgumentParser:
+    """The ``dkclip`` parser. Every command is listed; only ``command``'s module (every module with
+    ``all_commands``) is imported to register its full parser, the others are listed by their one-line help."""
     parser = argparse.ArgumentParser(prog="dkclip", description="DK-CLIP for dynamic facial expression recognition")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"dkclip.commands.{name}").add_parser(sub)
+        if all_commands or name == command:
+            importlib.import_module(f"dkclip.commands.{name}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=COMMAND_HELP[name])
     return parser
 
 
@@ -51,7 +78,8 @@ def _report(command: str, exc: BaseException, debug: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     from .errors import DKClipError
 
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_in(words)).parse_args(words)
     level = logging.DEBUG if args.verbose or args.debug else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -20,11 +20,22 @@ DEFAULT_MODEL_WARNING = (
     "--model (a trained model: export, run directory, best/ or last.pt) or --zero-shot --clip-weights FILE.")
 
 
+# The shipped weights are dkclip-tiny's CLIP only: the modules DK-CLIP adds (message tokens, MSIM, CMAM) start
+# from their initialisation, which is drawn with this seed so that the default model is the same in every run.
+DEFAULT_INIT_SEED = 0
+
+
 def default_model() -> DKClip:
-    """dkclip-tiny with the shipped synthclip weights (see :data:`DEFAULT_MODEL_WARNING`)."""
+    """dkclip-tiny with the shipped synthclip CLIP (see :data:`DEFAULT_MODEL_WARNING`); its new modules are
+    initialised from :data:`DEFAULT_INIT_SEED` (the global random state is left as it was), so every run of
+    the default model gives the same predictions."""
+    import torch
+
     from ..factory import create_model
 
-    return create_model(DEFAULT_MODEL, pretrained=DEFAULT_PRETRAINED)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(DEFAULT_INIT_SEED)
+        return create_model(DEFAULT_MODEL, pretrained=DEFAULT_PRETRAINED).eval()
 
 
 def guess_arch(clip_weights: str | os.PathLike[str]) -> str:

@@ -29,7 +29,7 @@ import math
 import multiprocessing as mp
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -533,28 +533,37 @@ def _region_effect(arr: np.ndarray, face: FaceTrack, t: int, ev: NoiseEvent) -> 
     arr[iy0:iy1, ix0:ix1] = crop * (1.0 - mask) + effect * mask
 
 
-def render_scene(spec: SceneSpec, noise: bool = True) -> tuple[np.ndarray, SceneTruth]:
-    """Render a scene: uint8 frames (T, H, W, 3) and the per-frame, per-face truth.
+class SceneRenderer:
+    """Renders a scene one frame at a time, so that scenes of any length fit in memory (:func:`render_scene`
+    keeps them all; :func:`write_scene_mp4` encodes them as they come).
 
     ``noise=False`` draws the same scene without its noise runs (identical on the frames no face has noise).
     """
-    faces, scene_rng = plan_scene(spec)
-    W, H, T, ss = spec.width, spec.height, spec.num_frames, spec.supersample
-    side = max(W, H) * ss
-    bg = busy_background(side, scene_rng) if spec.background == "busy" else plain_background(side, scene_rng)
-    background = bg.crop((0, 0, W * ss, H * ss))
-    square_light, light_info = light_map(max(W, H), scene_rng, spec.lighting)
-    light = np.ascontiguousarray(square_light[:H, :W])
-    flicker = 1.0 + 0.02 * spec.lighting * np.sin(np.arange(T) * 0.9 + scene_rng.uniform(0, 6.3))
-    names = class_names(spec.num_classes)
-    mask_size = (math.ceil(W / _MASK_STEP), math.ceil(H / _MASK_STEP))
 
-    frames = np.empty((T, H, W, 3), dtype=np.uint8)
-    truth_frames: list[list[dict[str, Any]]] = []
-    for t in range(T):
+    def __init__(self, spec: SceneSpec, noise: bool = True) -> None:
+        self.spec = spec
+        self.noise = noise
+        self.faces, scene_rng = plan_scene(spec)
+        W, H, T, ss = spec.width, spec.height, spec.num_frames, spec.supersample
+        side = max(W, H) * ss
+        bg = busy_background(side, scene_rng) if spec.background == "busy" else plain_background(side, scene_rng)
+        self._background = bg.crop((0, 0, W * ss, H * ss))
+        square_light, light_info = light_map(max(W, H), scene_rng, spec.lighting)
+        self._light = np.ascontiguousarray(square_light[:H, :W])
+        self._flicker = 1.0 + 0.02 * spec.lighting * np.sin(np.arange(T) * 0.9 + scene_rng.uniform(0, 6.3))
+        self._names = class_names(spec.num_classes)
+        self._mask_size = (math.ceil(W / _MASK_STEP), math.ceil(H / _MASK_STEP))
+        self.info: dict[str, Any] = {"background": spec.background, **light_info}
+
+    def __len__(self) -> int:
+        return self.spec.num_frames
+
+    def frame(self, t: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Frame ``t`` (uint8 (H, W, 3)) and its truth records (see :class:`SceneTruth`)."""
+        spec, noise, ss = self.spec, self.noise, self.spec.supersample
         # smaller (farther) faces first, so nearer ones are drawn over them
-        drawn = sorted((f for f in faces if f.present[t]), key=lambda f: (f.unit[t], f.face_id))
-        img = background.copy()
+        drawn = sorted((f for f in self.faces if f.present[t]), key=lambda f: (f.unit[t], f.face_id))
+        img = self._background.copy()
         draw = ImageDraw.Draw(img)
         for f in drawn:
             pen = Pen(draw, f.matrix(t, ss))
@@ -567,16 +576,56 @@ def render_scene(spec: SceneSpec, noise: bool = True) -> tuple[np.ndarray, Scene
                 draw_occluder(pen, ev, t - f.episodes[f.episode[t]].start, f.appearance.skin)
         if ss > 1:
             img = img.reduce(ss)
-        arr = np.asarray(img, dtype=np.float32) * (light * np.float32(flicker[t]))
+        arr = np.asarray(img, dtype=np.float32) * (self._light * np.float32(self._flicker[t]))
         for f in drawn:
             ev = f.events_at.get(t) if noise else None
             if ev is not None and ev.kind in ("blur", "dark"):
                 _region_effect(arr, f, t, ev)
-        frames[t] = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
-        truth_frames.append(_frame_truth(drawn, t, spec, names, mask_size, noise))
+        image = np.clip(arr + 0.5, 0, 255).astype(np.uint8)
+        return image, _frame_truth(drawn, t, spec, self._names, self._mask_size, noise)
 
-    info = {"background": spec.background, **light_info}
-    return frames, SceneTruth(spec, faces, truth_frames, info)
+    def __iter__(self) -> Iterator[tuple[np.ndarray, list[dict[str, Any]]]]:
+        for t in range(self.spec.num_frames):
+            yield self.frame(t)
+
+
+def render_scene(spec: SceneSpec, noise: bool = True) -> tuple[np.ndarray, SceneTruth]:
+    """Render a scene: uint8 frames (T, H, W, 3) and the per-frame, per-face truth.
+
+    ``noise=False`` draws the same scene without its noise runs (identical on the frames no face has noise).
+    """
+    renderer = SceneRenderer(spec, noise)
+    frames = np.empty((spec.num_frames, spec.height, spec.width, 3), dtype=np.uint8)
+    truth_frames: list[list[dict[str, Any]]] = []
+    for t, (image, records) in enumerate(renderer):
+        frames[t] = image
+        truth_frames.append(records)
+    return frames, SceneTruth(spec, renderer.faces, truth_frames, renderer.info)
+
+
+def write_scene_mp4(spec: SceneSpec, path: str | Path, noise: bool = True) -> Path:
+    """Render and encode a scene frame by frame (memory does not grow with its length) into an H.264 mp4
+    (MPEG-4 Part 2 without libx264). Not bit-exact across machines, unlike :func:`write_scene`; for long
+    scenes, e.g. speed and memory measurements. No truth file is written."""
+    import av
+
+    from ..video_writer import pick_video_codec, rgb_to_yuv420p
+
+    path = Path(path)
+    codec = pick_video_codec()
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream(codec, rate=spec.fps)
+        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": "18", "preset": "fast"}
+        for t, (image, _) in enumerate(SceneRenderer(spec, noise)):
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(image), format="yuv420p")
+            frame.pts = t
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
 
 
 def _frame_truth(drawn: list[FaceTrack], t: int, spec: SceneSpec, names: tuple[str, ...],

@@ -172,3 +172,18 @@ def test_mtcnn_finds_the_scene_faces() -> None:
                 found += any(_iou(rec["box"], d.box) >= 0.5 for d in dets)
     assert total > 100
     assert found / total >= 0.95, f"MTCNN recall {found}/{total}"
+
+
+def test_scene_renderer_streams_the_same_frames_and_writes_long_scenes(tmp_path: Path) -> None:
+    from dkclip.synth.scenes import SceneRenderer, write_scene_mp4
+
+    spec = replace(SMALL, num_frames=12)
+    frames, truth = render_scene(spec)
+    streamed = list(SceneRenderer(spec))
+    assert len(streamed) == 12
+    assert all(np.array_equal(img, frames[t]) and recs == truth.frames[t] for t, (img, recs) in enumerate(streamed))
+    path = write_scene_mp4(spec, tmp_path / "long.mp4")
+    with av.open(str(path)) as c:
+        decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(decoded) == 12 and decoded[0].shape == (180, 320, 3)
+    assert np.abs(decoded[5].astype(int) - frames[5]).mean() < 4  # lossy, but the same picture

@@ -32,6 +32,7 @@ _VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..predict.crops import DEFAULT_CROP_SCALE
+    from ..predict.faces import DEFAULT_MIN_FACE_SIZE, DEFAULT_THRESHOLD
     from ..predict.predictor import (
         DEFAULT_DETECT_EVERY,
         DEFAULT_MAX_GAP,
@@ -60,8 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"detect on every k-th frame, interpolate between (default {DEFAULT_DETECT_EVERY})")
     f.add_argument("--max-faces", type=int, default=None, help="at most this many faces per frame (largest first)")
     f.add_argument("--min-face-size", type=int, default=None,
-                   help="smallest face the detector looks for, in pixels (default 40 for mtcnn)")
-    f.add_argument("--threshold", type=float, default=None, help="detection confidence threshold")
+                   help=f"smallest face the detector looks for, in pixels (default {DEFAULT_MIN_FACE_SIZE} for "
+                        "mtcnn; larger is faster)")
+    f.add_argument("--threshold", type=float, default=None,
+                   help=f"detection confidence threshold (default {DEFAULT_THRESHOLD} for mtcnn)")
     f.add_argument("--align", action="store_true", help="level the eyes of every crop (5-point landmarks)")
     f.add_argument("--crop-scale", type=float, default=DEFAULT_CROP_SCALE,
                    help=f"crop side / face box side (default {DEFAULT_CROP_SCALE}: DFEW-like framing)")

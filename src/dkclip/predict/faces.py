@@ -33,6 +33,11 @@ class Detection:
         return self.box[3] - self.box[1]
 
 
+# MTCNN's defaults here, used by the Predictor and the command line alike (measurements: MTCNNDetector).
+DEFAULT_MIN_FACE_SIZE = 20
+DEFAULT_THRESHOLD = 0.8
+
+
 class FaceDetector(Protocol):
     """What the predictor needs from a detector."""
 
@@ -77,7 +82,8 @@ class MTCNNDetector:
 
     name = "mtcnn"
 
-    def __init__(self, min_face_size: int = 20, threshold: float = 0.8, device: str = "cpu",
+    def __init__(self, min_face_size: int = DEFAULT_MIN_FACE_SIZE, threshold: float = DEFAULT_THRESHOLD,
+                 device: str = "cpu",
                  max_faces: int | None = None, batch_size: int = 8,
                  stage_thresholds: tuple[float, float, float] = (0.5, 0.6, 0.7),
                  num_threads: int | None = None) -> None:

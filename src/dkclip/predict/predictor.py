@@ -55,10 +55,6 @@ DEFAULT_WINDOW = 2.0
 DEFAULT_STRIDE = 1.0
 DEFAULT_DETECT_EVERY = 5
 DEFAULT_MAX_GAP = 0.5
-# Smallest face MTCNN looks for (px). A 40 px face is already upsampled 5x to a 224 px model input, so smaller
-# ones carry little expression detail, and MTCNN's image pyramid is cheaper without the 20-40 px levels
-# (measured per 640x360 frame on two CPU cores: 13 ms vs 21 ms for 20 px when idle, 0.14 s vs 1.25 s under load).
-DEFAULT_MIN_FACE_SIZE = 40
 
 WindowCallback = Callable[[WindowResult, SourceInfo], None]
 
@@ -173,8 +169,9 @@ class Predictor:
     Args:
         model: a :class:`~dkclip.DKClip`, or a path :func:`dkclip.load_model` reads.
         detector: a :class:`~dkclip.predict.faces.FaceDetector`, or its name (``"mtcnn"``; ``"none"`` when the
-            frames already are face crops). ``detector_options`` go to the named detector; for MTCNN the
-            defaults here are ``min_face_size=40`` (see :data:`DEFAULT_MIN_FACE_SIZE`) and the model's device.
+            frames already are face crops). ``detector_options`` go to the named detector (for MTCNN:
+            ``min_face_size``, ``threshold``, ``max_faces``; defaults and their measurements in
+            :class:`~dkclip.predict.faces.MTCNNDetector`); MTCNN runs on the model's device.
         window, stride: window length and step in seconds (2 s / 1 s: the lower end of DFEW's 2-5 s clips, so
             the model sees clips like its training clips, and 1 s time resolution with every frame covered by
             two windows, which smooths the per-frame curves).
@@ -217,11 +214,8 @@ class Predictor:
         self.runner = ModelRunner(model, head, device)
         self.model = self.runner.model
         options = dict(detector_options or {})
-        if detector == "mtcnn":
-            if options.get("device") is None:
-                options["device"] = str(self.runner.device)  # detect where the model runs (a GPU if there is one)
-            if options.get("min_face_size") is None:
-                options["min_face_size"] = DEFAULT_MIN_FACE_SIZE
+        if detector == "mtcnn" and options.get("device") is None:
+            options["device"] = str(self.runner.device)  # detect where the model runs (a GPU if there is one)
         self.detector = resolve_detector(detector, options)
         self.window = float(window)
         self.stride = float(stride)

@@ -1,28 +1,82 @@
 """Atomic file writes: write a temporary file in the target folder, then rename over the target.
 
-A crash or Ctrl-C mid-write never leaves a half-written checkpoint, config or result file behind.
+A crash or Ctrl-C mid-write never leaves a half-written checkpoint, config or result file behind: the previous
+file stays as it was until the rename. A full disk (``ENOSPC``, or a quota, ``EDQUOT``) is a one-line
+:class:`DiskFullError` that says where and that the previous file is intact; the temporary file is removed.
+JSON is written without NaN or infinity (JSON has neither): a value that is not a finite number is written as
+``null``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from .errors import DKClipError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(DKClipError, OSError):
+    """No space (or quota) left where a file was being written; the previous version of the file is intact."""
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in _FULL:
+        return True
+    # Writers with their own I/O layer (safetensors, torch's zip writer given a path) report errno 28 in text.
+    text = str(exc)
+    return "No space left on device" in text or "os error 28" in text or "Disk quota exceeded" in text
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        free = float(shutil.disk_usage(folder).free)
+    except OSError:
+        return "unknown"
+    unit = "bytes"
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if free < 1024 or unit == "TiB":
+            break
+        free /= 1024
+    return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
+
+
+def disk_full_error(path: Path, existed: bool) -> DiskFullError:
+    previous = (f"the previous {path.name} is intact" if existed else f"no {path.name} was written (there was none "
+                "before)")
+    return DiskFullError(f"no space left on the device writing {path} (free: {_free_space(path.parent)}); "
+                         f"{previous}",
+                         hint=f"free space in {path.parent} (or point the output elsewhere) and run again")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
     """Call ``write(tmp_path)``, then move the temporary file to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    existed = path.exists()
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        if _is_disk_full(exc):
+            raise disk_full_error(path, existed) from exc
+        raise
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except Exception as exc:
+        if _is_disk_full(exc):
+            raise disk_full_error(path, existed) from exc
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -36,8 +90,24 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    return atomic_write(path, write)
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every float that is NaN or infinite (also inside lists, tuples and dicts) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value
 
 
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
-    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    """JSON, indented; NaN and infinities become ``null`` (``allow_nan=False`` guarantees none slips through)."""
+    return atomic_write_text(path, json.dumps(finite_or_none(data), indent=2, allow_nan=False) + "\n")

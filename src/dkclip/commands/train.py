@@ -17,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dotted override, e.g. --set optim.lr=2e-6 (repeatable; lists: see below)")
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a run (its directory or last.pt)")
     p.add_argument("--list-configs", action="store_true", help="print the shipped configs and exit")
+    p.add_argument("--keep-only-best", action="store_true",
+                   help="when the run finishes, keep only best/ (remove last.pt and its optimiser state); the same "
+                        "as --set run.keep=best")
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved config (YAML, every key with its description) and exit")
     p.add_argument("--dry-run", action="store_true",
@@ -41,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list_configs:
         print("\n".join(list_configs()))
         return 0
+    if args.keep_only_best:
+        args.overrides = [*args.overrides, "run.keep=best"]
     if args.resume:
         if args.config is not None:
             raise UsageError("--resume continues a run with its own saved config; drop CONFIG (run-control "

@@ -8,6 +8,8 @@ lists, rewrites, format) and how it is read (workers, batch size, bad-sample pol
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +27,8 @@ from ..model.dkclip import DKClip
 from .config import TrainConfig
 from .distributed import DistInfo
 from .samplers import ShardSampler
+
+logger = logging.getLogger(__name__)
 
 # Keys that were DKClipConfig fields and are run-config keys now.
 _MOVED_OPTIONS = {"use_consistency": "loss.use_consistency", "freeze_patch_embed": "optim.freeze_patch_embed",
@@ -151,7 +155,31 @@ def build_datasets(cfg: TrainConfig, model: DKClip) -> tuple[ClipDataset, ClipDa
     return train, val, test
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, as under SLURM or taskset; else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_warned_workers: set[tuple[int, int]] = set()
+
+
+def loader_workers(requested: int) -> int:
+    """``data.workers``, clamped to the CPUs available: more loader processes than CPUs only compete with each
+    other and the main process (and multiply memory). Warned once per (requested, available)."""
+    cpus = available_cpus()
+    if requested <= cpus:
+        return requested
+    if (requested, cpus) not in _warned_workers:
+        _warned_workers.add((requested, cpus))
+        logger.warning("data.workers=%d but this process can use %d CPUs: using %d loader workers", requested, cpus,
+                       cpus)
+    return cpus
+
+
 def eval_loader(dataset: ClipDataset, cfg: TrainConfig, info: DistInfo) -> ClipLoader:
-    return build_loader(dataset, cfg.data.eval_batch_size, num_workers=cfg.data.workers,
+    return build_loader(dataset, cfg.data.eval_batch_size, num_workers=loader_workers(cfg.data.workers),
                         sampler=ShardSampler(len(dataset), info.rank, info.world_size), drop_last=False,
                         seed=cfg.run.seed, pin_memory=info.device.type == "cuda")

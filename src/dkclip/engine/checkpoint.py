@@ -22,8 +22,15 @@ VERSION = STATE_VERSION
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save through a temporary file and a rename: a crash never leaves half a checkpoint."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save through a temporary file and a rename: a crash never leaves half a checkpoint, and a full disk
+    is a :class:`dkclip.fileio.DiskFullError` (saved through a Python file object, torch reports the errno
+    instead of an opaque writer assertion)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
+
+    atomic_write(path, write)
 
 
 def rng_state() -> dict[str, Any]:

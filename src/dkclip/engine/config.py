@@ -150,6 +150,8 @@ class RunSection:
     tensorboard: bool = key(True, "write TensorBoard scalars (when tensorboard is installed)")
     progress: bool = key(True, "progress bar on a terminal (plain lines otherwise)")
     max_steps: int | None = key(None, "stop after this many optimiser steps (smoke runs, tests); null: every epoch")
+    keep: Literal["all", "best"] = key("all", "what a finished run keeps: all (last.pt with the optimiser state, "
+                                              "to extend or inspect the run) or best (best/ only; last.pt removed)")
 
 
 @dataclass

@@ -27,17 +27,26 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..data import MixupFMix, build_loader, smooth_one_hot
 from ..data.dataset import ClipDataset
+from ..data.errors import DataError
 from ..errors import DKClipError, TrainingDiverged
 from ..factory import save_model
 from ..fileio import atomic_write_json
 from ..losses import DKClipLoss
-from .builders import build_datasets, build_model, class_names_of, clip_weights_file, eval_loader, resolve_amp
+from .builders import (
+    build_datasets,
+    build_model,
+    class_names_of,
+    clip_weights_file,
+    eval_loader,
+    loader_workers,
+    resolve_amp,
+)
 from .checkpoint import FORMAT, VERSION, atomic_save, load_training_state, rng_state, set_rng_state
 from .config import TrainConfig, load_config
 from .distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
-from .inference import Predictions, autocast_context, predict
+from .inference import HEADS, Predictions, autocast_context, predict
 from .provenance import finish_record, run_record, write_record
-from .reports import format_table, summarize, write_predictions_csv, write_report_files
+from .reports import format_table, summarize, write_per_class_csv, write_predictions_csv, write_report_files
 from .resume import check_resume
 from .rundir import planned_run_dir, prepare_run_dir, resolve_resume, with_absolute_paths
 from .runlock import RunLock, remove_stale_temporaries
@@ -93,7 +102,7 @@ class StopSignal:
 
 # ----------------------------------------------------------------------------------------------- the loop
 class Trainer:
-    def __init__(self, cfg: TrainConfig, info: DistInfo, run_dir: Path) -> None:
+    def __init__(self, cfg: TrainConfig, info: DistInfo, run_dir: Path, stop_signal: StopSignal | None = None) -> None:
         self.cfg = cfg
         self.info = info
         self.run_dir = run_dir
@@ -110,7 +119,7 @@ class Trainer:
         self.accum = s.effective_batch // per_step
         self.sampler = ChunkedEpochSampler(len(self.train_ds), s.batch_size, self.accum, info.rank,
                                            info.world_size, seed=cfg.run.seed)
-        self.train_loader = build_loader(self.train_ds, s.batch_size, num_workers=cfg.data.workers,
+        self.train_loader = build_loader(self.train_ds, s.batch_size, num_workers=loader_workers(cfg.data.workers),
                                          sampler=self.sampler, drop_last=False, seed=cfg.run.seed,
                                          pin_memory=self.device.type == "cuda")
         self.steps_per_epoch = self.sampler.steps_per_epoch
@@ -131,7 +140,8 @@ class Trainer:
         self.mixer = MixupFMix(self.model.num_classes, mixup_alpha=a.mixup_alpha, fmix_alpha=a.fmix_alpha,
                                switch_prob=a.switch_prob, smoothing=a.label_smoothing)
         self.state = TrainState()
-        self.stop = StopSignal()
+        self.stop = stop_signal if stop_signal is not None else StopSignal()
+        self._saved: tuple[int, int, int] | None = None  # (epoch, chunk, step) of the last save_last
         self.ddp: torch.nn.Module = self.model
         if info.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index]
@@ -157,6 +167,7 @@ class Trainer:
             "rng": rng_state(),
             "config": json.dumps(self.cfg.to_dict()),
         }, self.run_dir / "last.pt")
+        self._saved = (st.epoch, st.chunk, st.step)
 
     def load(self, path: Path) -> None:
         ckpt = load_training_state(path)
@@ -265,15 +276,20 @@ class Trainer:
                 raise TrainingStopped(f"stopped by SIGTERM at optimiser step {st.step}")
         if progress is not None:
             progress.close()
+        if st.chunk < self.sampler.chunks_per_epoch:
+            return None  # stopped by max_steps mid-epoch: the partial sums go into the checkpoint
         means = {f"train_{k}": v / max(count, 1) for k, v in sums.items()}
         st.partial_sums, st.partial_count = {}, 0
-        if st.chunk < self.sampler.chunks_per_epoch:
-            return None  # stopped by max_steps mid-epoch
         means["clips_per_s"] = clips / max(time.perf_counter() - started, 1e-9)
         return means
 
-    def evaluate_split(self, dataset: ClipDataset, split: str) -> tuple[Predictions, dict[str, Any]]:
-        preds = predict(self.ddp, eval_loader(dataset, self.cfg, self.info), self.info, self.amp_dtype)
+    def evaluate_split(self, dataset: ClipDataset, split: str,
+                       snippets: bool = False) -> tuple[Predictions, dict[str, Any]]:
+        loader = eval_loader(dataset, self.cfg, self.info)
+        preds = predict(self.ddp, loader, self.info, self.amp_dtype, snippets=snippets)
+        if preds.labels.size == 0:
+            raise DataError(f"the {split} split: every clip was skipped as unreadable ({loader.report.summary()}); "
+                            "no metric can be computed")
         return preds, summarize(preds, self.class_names)
 
     def fit(self) -> TrainState:
@@ -311,9 +327,12 @@ class Trainer:
                 self.save_last()
                 if cfg.run.max_steps is not None and st.step >= cfg.run.max_steps:
                     return st
+                if broadcast_flag(self.stop.requested, self.info):  # e.g. SIGTERM during the evaluation
+                    raise TrainingStopped(f"stopped by SIGTERM at optimiser step {st.step}")
         except (KeyboardInterrupt, TrainingStopped) as exc:
             # Keep what was done up to the last optimiser step; a partial accumulation is discarded.
-            self.save_last()
+            if self._saved != (st.epoch, st.chunk, st.step):
+                self.save_last()
             what = "SIGTERM" if isinstance(exc, TrainingStopped) else "interrupted"
             logger.warning("%s: saved a resumable checkpoint %s (epoch %d, step %d); continue with "
                            "dkclip train --resume %s", what, self.run_dir / "last.pt", st.epoch, st.step, self.run_dir)
@@ -338,7 +357,7 @@ class Trainer:
             from safetensors.torch import load_file
 
             self.model.load_state_dict(load_file(str(best), device=str(self.device)))
-        preds, summary = self.evaluate_split(self.test_ds, "test")
+        preds, summary = self.evaluate_split(self.test_ds, "test", snippets=True)
         label = {
             "val": f"selected on a validation split carved from the training list (best {cfg.eval.metric})",
             "last": "last epoch",
@@ -355,6 +374,7 @@ class Trainer:
             atomic_write_json(self.run_dir / "results.json", result)
             rep = preds.report(cfg.eval.head, self.class_names)
             write_report_files(rep, self.run_dir, "test", title=f"test ({cfg.eval.head} head, {cfg.eval.select})")
+            write_per_class_csv({h: preds.report(h, self.class_names) for h in HEADS}, self.run_dir / "per_class.csv")
             write_predictions_csv(preds, [r.path for r in self.test_ds.records], self.class_names,
                                   self.run_dir / "predictions.csv")
             self.log.emit(format_table(rep, f"test, {cfg.eval.head} head ({label}):"))
@@ -365,8 +385,10 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
     """Run training (and the final test evaluation); returns the run directory.
 
     The run directory is locked for the whole run (:mod:`dkclip.engine.runlock`). A new run that fails before
-    its first checkpoint leaves no directory behind. ``provenance.json`` records how the run came about and
-    how it ended.
+    its first checkpoint leaves no directory behind. SIGTERM, from the start on, stops the run at the next
+    optimiser step (or epoch end) with a resumable checkpoint (:class:`TrainingStopped`, exit code 143).
+    ``provenance.json`` records how the run came about and how it ended. With ``run.keep=best`` a finished run
+    keeps only ``best/`` (``last.pt``, the optimiser state, is removed).
     """
     info = init_distributed(cfg.run.device)
     lock: RunLock | None = None
@@ -374,53 +396,58 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
     created = False
     record: dict[str, Any] | None = None
     trainer: Trainer | None = None
+    stop = StopSignal()
     try:
-        if resume is not None:
-            run_dir, ckpt_path = resolve_resume(resume)
-            cfg = _merge_resume_config(run_dir / "config.yaml", cfg)
-        else:
-            cfg = with_absolute_paths(cfg)
-            run_dir, ckpt_path = planned_run_dir(cfg, config_name), None
-        if info.is_main:
-            created = not run_dir.exists()
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise OSError(f"cannot write to the run directory {run_dir}: {exc.strerror or exc}") from exc
-            lock = RunLock(run_dir).acquire()
-            remove_stale_temporaries(run_dir)
-        if resume is None:
-            prepare_run_dir(cfg, run_dir, info)
-        barrier(info)
-        random.seed(cfg.run.seed)
-        np.random.seed(cfg.run.seed % 2**32)
-        trainer = Trainer(cfg, info, run_dir)
-        if ckpt_path is not None:
-            trainer.load(ckpt_path)
-        if info.is_main:
-            record = run_record({"clip_weights": str(trainer.clip_weights) if trainer.clip_weights else None,
-                                 "train_list": cfg.data.train_list, "val_list": cfg.data.val_list,
-                                 "test_list": cfg.data.test_list}, info.world_size)
-            record["resumed_from"] = str(ckpt_path) if ckpt_path else None
-            write_record(run_dir, record)
-        with trainer.stop:
+        with stop:
+            if resume is not None:
+                run_dir, ckpt_path = resolve_resume(resume)
+                cfg = _merge_resume_config(run_dir / "config.yaml", cfg)
+            else:
+                cfg = with_absolute_paths(cfg)
+                run_dir, ckpt_path = planned_run_dir(cfg, config_name), None
+            if info.is_main:
+                created = not run_dir.exists()
+                try:
+                    run_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise OSError(f"cannot write to the run directory {run_dir}: {exc.strerror or exc}") from exc
+                lock = RunLock(run_dir).acquire()
+                remove_stale_temporaries(run_dir)
+            if resume is None:
+                prepare_run_dir(cfg, run_dir, info)
+            barrier(info)
+            random.seed(cfg.run.seed)
+            np.random.seed(cfg.run.seed % 2**32)
+            trainer = Trainer(cfg, info, run_dir, stop)
+            if ckpt_path is not None:
+                trainer.load(ckpt_path)
+            if info.is_main:
+                record = run_record({"clip_weights": str(trainer.clip_weights) if trainer.clip_weights else None,
+                                     "train_list": cfg.data.train_list, "val_list": cfg.data.val_list,
+                                     "test_list": cfg.data.test_list}, info.world_size)
+                record["resumed_from"] = str(ckpt_path) if ckpt_path else None
+                write_record(run_dir, record)
+            if broadcast_flag(stop.requested, info):
+                raise TrainingStopped("stopped by SIGTERM before the first optimiser step")
             state = trainer.fit()
-        if state.epoch >= cfg.schedule.epochs:
-            trainer.final_report()
+            if state.epoch >= cfg.schedule.epochs:
+                trainer.final_report()
         if info.is_main:
             trainer.log.emit(f"run directory: {run_dir}")
             trainer.log.emit(f"data: {trainer.train_loader.report.summary()}")
+            done = state.epoch >= cfg.schedule.epochs
             if record is not None:
-                done = state.epoch >= cfg.schedule.epochs
                 finish_record(run_dir, record, "finished" if done else f"stopped at run.max_steps={cfg.run.max_steps}")
+            if done and cfg.run.keep == "best":
+                _keep_only_best(run_dir, trainer.log)
         return run_dir
     except BaseException as exc:
-        if info.is_main and run_dir is not None:
-            if created and not (run_dir / "last.pt").exists():
-                # A start that failed before anything worth keeping: no orphan run directory.
-                if lock is not None:
-                    lock.release()
-                    lock = None
+        if info.is_main and run_dir is not None and lock is not None:
+            if created and not any((run_dir / name).exists() for name in ("last.pt", "best", "results.json")):
+                # A start that failed before anything worth keeping: no orphan run directory. (Only the process
+                # that holds the lock may remove it: a second training refused by the lock must not.)
+                lock.release()
+                lock = None
                 if trainer is not None:
                     trainer.log.close()
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -437,9 +464,21 @@ def train(cfg: TrainConfig, config_name: str = "custom", resume: str | Path | No
         cleanup()
 
 
+def _keep_only_best(run_dir: Path, log: RunLogger) -> None:
+    """``run.keep=best``: remove ``last.pt`` (the model again, plus the optimiser state: about 3x the model)."""
+    last = run_dir / "last.pt"
+    if not (run_dir / "best" / "model.safetensors").is_file():
+        logger.warning("run.keep=best: %s has no best/ model, so last.pt is kept", run_dir)
+        return
+    size = last.stat().st_size if last.is_file() else 0
+    last.unlink(missing_ok=True)
+    log.emit(f"run.keep=best: removed last.pt ({size / 2**20:.1f} MiB: optimiser state and weights); the model is "
+             f"in {run_dir / 'best'}")
+
+
 # Run-config keys a resumed run may change (they change how it runs, never what it computes).
 RUN_CONTROL_KEYS = frozenset({"run.max_steps", "run.progress", "run.log_every", "run.tensorboard", "run.device",
-                              "data.workers", "data.eval_batch_size"})
+                              "run.keep", "data.workers", "data.eval_batch_size"})
 
 
 def _merge_resume_config(saved: Path, requested: TrainConfig) -> TrainConfig:

@@ -17,10 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from ..data.annotations import VideoRecord, load_annotations
+from ..data.errors import AnnotationError
 from ..engine.config import TrainConfig
 from ..engine.trainer import train
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
+from ..prompts import resolve_prompts
 
 
 def fold_config(cfg: TrainConfig, fold: int, name: str) -> TrainConfig:
@@ -34,11 +37,78 @@ def fold_config(cfg: TrainConfig, fold: int, name: str) -> TrainConfig:
     return fold_cfg
 
 
+def _fold_problems(cfg: TrainConfig, fold: int, num_classes: int | None) -> list[str]:
+    """What would stop this fold's training, found from its list files alone (no media read, no model built)."""
+    d = cfg.data
+    problems: list[str] = []
+    records: dict[str, list[VideoRecord]] = {}
+    for key in ("train_list", "val_list", "test_list"):
+        path = getattr(d, key)
+        if path is None:
+            continue
+        try:
+            recs = load_annotations(path, fmt=d.list_format, root=d.root, rewrites=d.rewrites)
+        except AnnotationError as exc:
+            problems.append(f"data.{key}: {exc}")
+            continue
+        except OSError as exc:
+            problems.append(f"data.{key}: cannot read {path}: {exc.strerror or exc}")
+            continue
+        if d.min_listed_frames > 0:
+            recs = [r for r in recs if r.num_frames is None or r.num_frames >= d.min_listed_frames]
+        if not recs:
+            problems.append(f"data.{key}: {path} has no usable clips")
+            continue
+        if num_classes is not None:
+            bad = [r for r in recs if not 0 <= r.label < num_classes]
+            if bad and d.on_error == "raise":
+                problems.append(f"data.{key}: {len(bad)} clips have a label outside 0..{num_classes - 1} (e.g. "
+                                f"{bad[0].where}: {bad[0].label})")
+        records[key] = recs
+    train = records.get("train_list")
+    if train is not None and num_classes is not None and not d.allow_missing_classes:
+        missing = sorted(set(range(num_classes)) - {r.label for r in train})
+        if missing:
+            problems.append(f"data.train_list: no clip of class {', '.join(map(str, missing))} of the "
+                            f"{num_classes} classes of model.prompts ({d.train_list})")
+    if train is not None and len(train) < cfg.schedule.effective_batch:
+        problems.append(f"data.train_list: {len(train)} clips, fewer than schedule.effective_batch "
+                        f"({cfg.schedule.effective_batch})")
+    test = records.get("test_list")
+    if train is not None and test is not None:
+        shared = {r.path for r in train} & {r.path for r in test}
+        if shared:
+            problems.append(f"data.test_list shares {len(shared)} clips with data.train_list (e.g. "
+                            f"{sorted(shared)[0]})")
+    return [f"fold {fold}: {p}" for p in problems]
+
+
+def check_folds(cfg: TrainConfig, folds: list[int], name: str) -> None:
+    """Check every fold's lists before the first fold starts: they exist, parse, are not empty, their labels fit
+    the model's classes, the training list covers every class (unless data.allow_missing_classes) and holds at
+    least one optimiser step, and no test clip is a training clip. A fold already finished is not checked."""
+    prompts = cfg.model.prompts
+    num_classes = None if "{fold}" in prompts else len(resolve_prompts(prompts))
+    problems: list[str] = []
+    for fold in folds:
+        fold_cfg = fold_config(cfg, fold, name)
+        assert fold_cfg.run.name is not None  # set by fold_config
+        if (Path(fold_cfg.run.output_dir) / fold_cfg.run.name / "results.json").is_file():
+            continue
+        problems += _fold_problems(fold_cfg, fold, num_classes)
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
+        raise ConfigError(f"cross-validation: {len(problems)} problems in the fold lists, nothing trained: {shown}",
+                          hint="fix the lists (dkclip prepare check LIST reports details), or run only the good "
+                               "folds with --folds")
+
+
 def run_cv(cfg: TrainConfig, folds: list[int], name: str) -> dict[str, Any]:
     if not cfg.data.train_list or "{fold}" not in cfg.data.train_list:
         raise ConfigError("data.train_list must contain the placeholder {fold} for cross-validation")
     if not cfg.data.test_list:
         raise ConfigError("data.test_list is not set")
+    check_folds(cfg, folds, name)
     results: dict[int, dict[str, Any]] = {}
     for fold in folds:
         fold_cfg = fold_config(cfg, fold, name)

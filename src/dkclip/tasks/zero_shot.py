@@ -1,5 +1,11 @@
 """Zero-shot evaluation: frame-averaged CLIP features against each prompt set of the paper's Table 6, no
-training. Works with any CLIP weights (real OpenAI CLIP too)."""
+training. Works with any CLIP weights (real OpenAI CLIP too).
+
+Writes the same reports as ``evaluate``, one folder per prompt set (``OUT/<prompt set>/``): ``predictions.csv``
+(per clip: path, label, predicted class and class probabilities), ``per_class.csv``, ``confusion.csv`` and
+``confusion.png``; ``OUT/zero_shot.json`` holds every set's metrics. Only the global head exists here (a CLIP has
+no local head and no NRM), so the files have its columns only.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ..constants import NORMALIZATIONS
+from ..data.errors import DataError
 from ..engine.builders import eval_loader, split_dataset
 from ..engine.config import TrainConfig
 from ..engine.distributed import cleanup, init_distributed
 from ..engine.inference import predict
-from ..engine.reports import format_table
+from ..engine.reports import format_table, write_per_class_csv, write_predictions_csv, write_report_files
 from ..factory import create_model
 from ..fileio import atomic_write_json
 from ..prompts import class_names_for, resolve_prompts
@@ -22,6 +29,11 @@ TABLE6_SETS = ("classnames", "paper", "", "and")
 
 def table6_prompt_sets(base: str) -> list[str]:
     return [f"{base}_{suffix}" if suffix else base for suffix in TABLE6_SETS]
+
+
+def _folder_name(prompt_set: str) -> str:
+    """A prompt set's report folder: its name, or a CSV file's stem."""
+    return Path(prompt_set).stem if prompt_set.endswith(".csv") else prompt_set
 
 
 def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_file: str | None = None,
@@ -44,19 +56,31 @@ def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_
         key = "--list" if list_file else "data.test_list"
         list_file = list_file or cfg.data.test_list
         dataset = split_dataset(cfg, list_file, "test", model.config, key)
+        out = Path(out_dir) if out_dir is not None else Path(f"zero-shot-{Path(str(list_file)).stem}")
         results: dict[str, Any] = {"model": model_name, "clip_weights": str(clip_weights), "list": str(list_file),
-                                   "prompt_sets": {}}
+                                   "num_clips": None, "prompt_sets": {}}
+        paths = [r.path for r in dataset.records]
         for name in prompt_sets:
             prompts = resolve_prompts(name)
             names = list(class_names_for(name) or [f"class{i}" for i in range(len(prompts))])
             model.set_prompts(prompts, names)
-            preds = predict(model, eval_loader(dataset, cfg, info), info)
+            loader = eval_loader(dataset, cfg, info)
+            preds = predict(model, loader, info)
+            if preds.labels.size == 0:
+                raise DataError(f"{list_file}: every clip was skipped as unreadable ({loader.report.summary()})")
+            results["num_clips"] = int(preds.labels.size)
             rep = preds.report("global", names)
             results["prompt_sets"][name] = {"prompts": prompts, **rep.as_dict()}
             if info.is_main:
+                folder = out / _folder_name(name)
+                write_predictions_csv(preds, paths, names, folder / "predictions.csv", heads=("global",))
+                write_per_class_csv({"global": rep}, folder / "per_class.csv")
+                write_report_files(rep, folder, "", title=f"zero-shot, prompts {name}")
                 print(format_table(rep, f"zero-shot, prompts {name}:"))
-        if info.is_main and out_dir is not None:
-            atomic_write_json(Path(out_dir) / "zero_shot.json", results)
+        if info.is_main:
+            atomic_write_json(out / "zero_shot.json", results)
+            print(f"results: {out / 'zero_shot.json'} (per prompt set: predictions.csv, per_class.csv, confusion)")
+            results["out_dir"] = str(out)
         return results
     finally:
         cleanup()

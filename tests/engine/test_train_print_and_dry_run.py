@@ -39,7 +39,7 @@ def test_dry_run_reports_time_and_memory_and_leaves_nothing(synth_root: Path, tm
     text = capsys.readouterr().out
     assert rc == 0 and not runs.exists()
     assert text.startswith("dry run: dkclip-tiny on cpu (amp fp32, world size 1, gradient checkpointing on)")
-    assert "training iteration (4 clips per process, forward + backward + optimiser step):" in text
+    assert "training iteration (4 clip(s) per process, forward + backward + optimiser step):" in text
     assert "evaluation batch (" in text and "peak memory: process RSS" in text
     assert "one optimiser step = 2 iteration(s)" in text and "2 epochs ≈" in text
     assert "validation" in text and "test" in text

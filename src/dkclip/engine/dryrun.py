@@ -72,10 +72,10 @@ class DryRunReport:
             f"gradient checkpointing {'on' if self.grad_checkpointing else 'off'}); nothing was written",
             f"  parameters: {self.params / 1e6:.1f} M, {self.trainable / 1e6:.1f} M trained",
             f"  data: {clips}; built model, data and optimiser in {self.build_s:.1f} s",
-            f"  training iteration ({self.batch_size} clips per process, forward + backward + optimiser step): "
+            f"  training iteration ({self.batch_size} clip(s) per process, forward + backward + optimiser step): "
             f"{steps} (the first includes one-time set-up); loss {' / '.join(f'{v:.4f}' for v in self.losses)}",
             f"  batch loading: {data}",
-            f"  evaluation batch ({self.eval_clips} clips x {self.eval_views} view(s), forward only): "
+            f"  evaluation batch ({self.eval_clips} clip(s) x {self.eval_views} view(s), forward only): "
             f"{self.eval_s:.2f} s",
             f"  peak memory: {mem}",
             f"  one optimiser step = {self.accumulation} iteration(s); an epoch = {self.iterations_per_epoch} "

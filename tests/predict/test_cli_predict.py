@@ -96,6 +96,17 @@ def test_model_of_the_wrong_kind(tiny_clip_file: Path, tmp_path: Path, capsys: p
     assert code == 1 and str(tiny_clip_file) in err and "clip-weights" in err
 
 
+def test_clip_weights_given_as_the_model_say_how_to_run_them(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from dkclip.pretrained import get_pretrained_cfg
+
+    clip = get_pretrained_cfg("dkclip-tiny", "synthclip").path  # a CLIP state dict in safetensors
+    video = write_video(tmp_path / "v.mp4", 10)
+    assert main(["predict", video, "--model", str(clip), "--detector", "none"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(clip) in err[0] and f"--zero-shot --clip-weights {clip}" in err[0]
+
+
 def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["predict"]) == 2
     assert main(["predict", "x.mp4", "--zero-shot"]) == 2

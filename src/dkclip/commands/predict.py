@@ -103,9 +103,9 @@ def build_model(args: argparse.Namespace) -> DKClip:
     if args.clip_weights:
         raise UsageError("--clip-weights is for --zero-shot; a trained model is given with --model")
     if args.model:
-        from ..factory import load_model
+        from ..predict.models import load_trained
 
-        return load_model(args.model)
+        return load_trained(args.model)
     print(f"warning: {DEFAULT_MODEL_WARNING}", file=sys.stderr)
     return default_model()
 

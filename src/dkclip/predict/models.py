@@ -14,10 +14,16 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "dkclip-tiny"
 DEFAULT_PRETRAINED = "synthclip"
+DEFAULT_MODEL_NOTE = (
+    "using dkclip-tiny with the shipped synthclip weights: a CLIP pretrained on synthetic cartoon faces only and "
+    "never trained on real ones, with DK-CLIP's own modules (MSIM, CMAM) untrained; its predictions on real faces "
+    "are not meaningful")
 DEFAULT_MODEL_WARNING = (
-    "no --model given: using dkclip-tiny with the shipped synthclip weights, a CLIP pretrained on synthetic "
-    "cartoon faces only and never trained on real ones; its predictions on real faces are not meaningful. Pass "
-    "--model (a trained model: export, run directory, best/ or last.pt) or --zero-shot --clip-weights FILE.")
+    f"no --model given: {DEFAULT_MODEL_NOTE}. Pass --model (a trained model: export, run directory, best/ or "
+    "last.pt) or --zero-shot --clip-weights FILE.")
+DEFAULT_MODEL_API_WARNING = (
+    f"no model given: {DEFAULT_MODEL_NOTE}. Pass a trained model (a path, or dkclip.load_model(...)) or "
+    "dkclip.predict.models.zero_shot_model(clip_weights).")
 
 
 # The shipped weights are dkclip-tiny's CLIP only: the modules DK-CLIP adds (message tokens, MSIM, CMAM) start
@@ -36,6 +42,35 @@ def default_model() -> DKClip:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEFAULT_INIT_SEED)
         return create_model(DEFAULT_MODEL, pretrained=DEFAULT_PRETRAINED).eval()
+
+
+def load_trained(path: str | os.PathLike[str]) -> DKClip:
+    """A trained model (:func:`dkclip.load_model`). A CLIP weights file given instead (the easy mistake with
+    ``--model``) is named as such, with the way to run it zero-shot."""
+    from ..factory import load_model
+
+    try:
+        return load_model(path)
+    except CheckpointError as exc:
+        if _looks_like_clip_weights(Path(path)):
+            raise CheckpointError(f"{path} holds CLIP weights, not a trained DK-CLIP model: run CLIP zero-shot with "
+                                  f"--zero-shot --clip-weights {path}") from None
+        raise exc from None
+
+
+def _looks_like_clip_weights(path: Path) -> bool:
+    """A .safetensors file whose tensors are a CLIP's (visual tower and text transformer), read by name only."""
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            keys = list(fh.keys())
+    except Exception:  # not a readable safetensors file: the loader's own message stands
+        return False
+    stripped = [k.removeprefix("module.") for k in keys]
+    return any(k.startswith("visual.") for k in stripped) and any(k.startswith("transformer.") for k in stripped)
 
 
 def guess_arch(clip_weights: str | os.PathLike[str]) -> str:

@@ -167,7 +167,9 @@ class Predictor:
     """Dynamic facial expression recognition over videos, frame folders, images and live inputs.
 
     Args:
-        model: a :class:`~dkclip.DKClip`, or a path :func:`dkclip.load_model` reads.
+        model: a :class:`~dkclip.DKClip`, or a path :func:`dkclip.load_model` reads (an export, a run directory,
+            ``best/``, ``last.pt``); None: the shipped dkclip-tiny (:func:`dkclip.predict.models.default_model`,
+            synthetic faces only, with a warning).
         detector: a :class:`~dkclip.predict.faces.FaceDetector`, or its name (``"mtcnn"``; ``"none"`` when the
             frames already are face crops). ``detector_options`` go to the named detector (for MTCNN:
             ``min_face_size``, ``threshold``, ``max_faces``; defaults and their measurements in
@@ -191,17 +193,23 @@ class Predictor:
         fps: frame rate of frame folders and images (default 25).
     """
 
-    def __init__(self, model: DKClip | str | os.PathLike[str], *, detector: FaceDetector | str | None = "mtcnn",
+    def __init__(self, model: DKClip | str | os.PathLike[str] | None = None, *,
+                 detector: FaceDetector | str | None = "mtcnn",
                  window: float = DEFAULT_WINDOW, stride: float = DEFAULT_STRIDE,
                  detect_every: int = DEFAULT_DETECT_EVERY, head: str = "global", align: bool = False,
                  crop_scale: float = DEFAULT_CROP_SCALE, max_gap: float = DEFAULT_MAX_GAP,
                  min_track: float | None = None, batch_size: int = 8, device: str | torch.device | None = None,
                  fps: float | None = None, detector_options: dict[str, Any] | None = None,
                  iou_threshold: float = 0.3) -> None:
-        if isinstance(model, str | os.PathLike):
-            from ..factory import load_model
+        if model is None:
+            from .models import DEFAULT_MODEL_API_WARNING, default_model
 
-            model = load_model(model)
+            logger.warning(DEFAULT_MODEL_API_WARNING)
+            model = default_model()
+        elif isinstance(model, str | os.PathLike):
+            from .models import load_trained
+
+            model = load_trained(model)
         if window <= 0 or stride <= 0:
             raise UsageError(f"window and stride must be positive (got {window} s and {stride} s)")
         if stride > window:

@@ -189,8 +189,12 @@ class VideoSource(FrameSource):
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else DEFAULT_IMAGE_FPS
         duration = None
+        # What the header promises about the video stream itself (mp4/mov have both; mkv/webm often neither),
+        # to tell a truncated file from a complete one: frame-threaded decoding stops quietly at a cut.
+        self._header_frames = int(stream.frames or 0)
+        self._header_duration: float | None = None
         if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
+            duration = self._header_duration = float(stream.duration * stream.time_base)
         elif self._container.duration is not None:
             duration = self._container.duration / 1_000_000
         super().__init__(SourceInfo(path=path, kind="live" if live else "video", fps=fps, duration=duration,
@@ -237,6 +241,21 @@ class VideoSource(FrameSource):
                                   f"({max(previous, 0.0):.2f} s): {_first_line(exc)}") from None
         if index == 0:
             raise PredictionError(f"{self.path}: no decodable video frames (corrupt or truncated video)")
+        if self.info.kind == "video" and self.max_seconds is None:
+            self._check_complete(index, previous)
+
+    def _check_complete(self, decoded: int, last_time: float) -> None:
+        """Raise if far fewer frames decoded than the header announces (a truncated or corrupt file). The slack
+        allows for edit lists, which drop a few frames at the start."""
+        frames, duration = self._header_frames, self._header_duration
+        if frames > 0 and decoded < frames - max(2, 0.02 * frames):
+            missing = f"{decoded} of the {frames} frames the header announces"
+        elif frames <= 0 and duration is not None and last_time + 1 / self.info.fps < duration - max(
+                2 / self.info.fps, 0.02 * duration):
+            missing = f"{last_time + 1 / self.info.fps:.2f} s of the {duration:.2f} s the header announces"
+        else:
+            return
+        raise PredictionError(f"{self.path}: truncated or corrupt video: decoding stopped after {missing}")
 
     def _rotation(self, frame: Any) -> int:
         """The frame's display-matrix rotation (PyAV >= 13), else the stream's old ``rotate`` tag (clockwise)."""
@@ -282,7 +301,10 @@ class ImagesSource(FrameSource):
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    """The first line of an error, without FFmpeg's errno and file name (the message names the file already)."""
+    strerror = getattr(exc, "strerror", None)
+    text = strerror if isinstance(strerror, str) and strerror else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _check_file(path: str) -> None:

@@ -102,6 +102,8 @@ class OptimSection:
     eps: float = key(1e-8, "AdamW ε")
     grad_clip: float | None = key(None, "clip the gradient norm to this value (null: no clipping)")
     freeze_patch_embed: bool = key(False, "freeze the patch embedding (the paper does; the authors' code trains it)")
+    freeze_msim: bool = key(False, "freeze the MSIM at its initialisation (the authors' code does, by accident: "
+                                   "docs/method.md D2; the paper trains it)")
 
 
 @dataclass
@@ -424,6 +426,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"optim.weight_decay must be >= 0, got {o.weight_decay}")
     if o.grad_clip is not None and not o.grad_clip > 0:
         raise ConfigError(f"optim.grad_clip must be > 0 (or null), got {o.grad_clip}")
+    if o.freeze_msim and cfg.model.options.get("temporal") == "avgpool":
+        raise ConfigError("optim.freeze_msim: model.options.temporal=avgpool has no MSIM to freeze")
     d = cfg.data
     if d.workers < 0:
         raise ConfigError(f"data.workers must be >= 0, got {d.workers}")
@@ -440,6 +444,30 @@ def validate(cfg: TrainConfig) -> None:
 
         check_run_name(cfg.run.name)
     _check_names(cfg)
+    _check_frames(cfg)
+
+
+def _check_frames(cfg: TrainConfig) -> None:
+    """T (training) and the eval T against the model's N snippets, named by their run-config keys (the model would
+    refuse them too, but naming its own fields)."""
+    from ..registry import get_model_config
+
+    defaults, options = get_model_config(cfg.model.name), cfg.model.options
+    n = options.get("num_snippets", defaults.num_snippets)
+    temporal = options.get("temporal", defaults.temporal)
+    where = "model.options.num_snippets" if "num_snippets" in options else f"{cfg.model.name}'s num_snippets"
+    frames = {"data.num_frames": options.get("num_frames", cfg.data.num_frames),
+              "data.eval_num_frames": options.get("eval_num_frames", cfg.data.eval_num_frames)}
+    if not isinstance(n, int) or n < 1:
+        return  # the model's own check names it
+    for key, t in frames.items():
+        if isinstance(t, int) and t % n:
+            raise ConfigError(f"{key}={t} must be a multiple of the model's {n} snippets ({where}): each snippet "
+                              "takes the same number of frames")
+    train_t, eval_t = frames.values()
+    if temporal in ("transformer", "cross_frame") and eval_t is not None and eval_t != train_t:
+        raise ConfigError(f"data.eval_num_frames={eval_t} must equal data.num_frames={train_t} for "
+                          f"temporal={temporal!r} (one position embedding per frame)")
 
 
 def _check_names(cfg: TrainConfig) -> None:

@@ -68,8 +68,8 @@ def prepare_run_dir(cfg: TrainConfig, run_dir: Path, info: DistInfo) -> None:
 
 
 def resolve_resume(path: str | Path) -> tuple[Path, Path]:
-    """(run dir, checkpoint) from a run directory or a ``last.pt`` path."""
-    path = Path(path)
+    """(run dir, checkpoint), absolute, from a run directory or a ``last.pt`` path."""
+    path = Path(path).expanduser().resolve()
     ckpt = path / "last.pt" if path.is_dir() else path
     if not ckpt.is_file():
         raise UsageError(f"--resume: no checkpoint to resume at {ckpt}")

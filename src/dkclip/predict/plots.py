@@ -1,12 +1,13 @@
 """``timeline.png``: one row per face, its class probabilities stacked over time.
 
-Grey hatching marks the spans where the face is absent (not tracked); red ticks above a row mark the snippets
-the NRM erased in each window (the time span of every snippet with ``kept == False``). A video without a face
-gives a single empty row saying so.
+Grey hatching marks the spans where the face is absent (not tracked); black ticks above a row mark the snippets
+the NRM erased in each window (the time span of every snippet with ``kept == False``; overlapping windows use
+two lanes). A video without a face gives a single empty row saying so.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,17 @@ import numpy as np
 
 if TYPE_CHECKING:
     from .predictor import PredictionResult
+
+
+# Erased snippets are drawn in black: red is a class colour (anger in tab10).
+ERASED_COLOR = "0.1"
+
+
+def _row_major(items: list, ncol: int) -> list:
+    """Reorder legend entries so that matplotlib's column-by-column filling reads row by row."""
+    rows = math.ceil(len(items) / ncol)
+    grid = [items[r * ncol:(r + 1) * ncol] for r in range(rows)]
+    return [row[c] for c in range(ncol) for row in grid if c < len(row)]
 
 
 def _colors(k: int) -> list:
@@ -86,7 +98,8 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
             for i in range(n_snip):
                 if not bool(w[f"kept_{i}"]):
                     s = w["start_time"] + i * length
-                    ax.plot([s, s + length], [lane, lane], color="red", linewidth=2.5, solid_capstyle="butt")
+                    ax.plot([s, s + length], [lane, lane], color=ERASED_COLOR, linewidth=2.5,
+                            solid_capstyle="butt")
         ax.set_ylim(0, 1.09)
         ax.set_xlim(0, duration)
         ax.set_ylabel(f"face {face_id}")
@@ -94,9 +107,12 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
     axes[-1, 0].set_xlabel("time (s)")
     handles = [Patch(color=c, label=n) for c, n in zip(colors, names, strict=True)]
     handles += [Patch(facecolor="0.85", hatch="///", edgecolor="0.6", label="face absent"),
-                Patch(color="red", label="erased snippet (NRM)")]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 7), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.06 + 0.04 * (len(handles) > 7), 1, 0.95))
+                Patch(color=ERASED_COLOR, label="erased snippet (NRM)")]
+    # One legend row for up to 10 entries (7 classes + 2 marks); more wrap into rows, read left to right.
+    ncol = len(handles) if len(handles) <= 10 else math.ceil(len(handles) / 2)
+    fig.legend(handles=_row_major(handles, ncol), loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    legend_rows = math.ceil(len(handles) / ncol)
+    fig.tight_layout(rect=(0, (0.3 + 0.22 * legend_rows) / fig.get_figheight(), 1, 0.95))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

@@ -32,46 +32,96 @@ def _font(size: int) -> Any:
         return ImageFont.load_default()
 
 
+Rect = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _overlap(a: Rect, b: Rect) -> float:
+    return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+
+
+def _place(size: tuple[float, float], candidates: list[tuple[float, float]], taken: list[Rect], width: int,
+           height: int) -> Rect:
+    """The first candidate position (top-left) for a ``size`` rectangle that lies inside the picture and covers
+    nothing in ``taken``; else the one covering least (clamped into the picture)."""
+    w, h = size
+    best: tuple[float, Rect] | None = None
+    for x, y in candidates:
+        x = min(max(0.0, x), max(0.0, width - w))
+        y = min(max(0.0, y), max(0.0, height - h))
+        rect = (x, y, x + w, y + h)
+        cost = sum(_overlap(rect, t) for t in taken)
+        if cost == 0:
+            return rect
+        if best is None or cost < best[0]:
+            best = (cost, rect)
+    assert best is not None
+    return best[1]
+
+
 def annotate(image: np.ndarray, faces: list[dict[str, Any]], class_names: list[str]) -> np.ndarray:
     """Draw boxes, ids, labels and probability bars of ``faces`` (dicts with ``face_id``, ``box`` (x, y, w, h),
-    ``probs`` (K,) and ``label``) on a copy of ``image``."""
-    img = Image.fromarray(image)
-    draw = ImageDraw.Draw(img)
+    ``probs`` (K,) and ``label``) on a copy of ``image``.
+
+    Each face gets its box and a label ("face 2: happiness 0.81") in its colour, and a panel of bars (all
+    classes, the top one in the face's colour) placed beside the box where it covers no face, label or other
+    panel (right, left, below, above, in that order), on a translucent background.
+    """
+    img = Image.fromarray(image).convert("RGBA")
+    overlay = Image.new("RGBA", img.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
     h, w = image.shape[:2]
     size = max(10, min(h, w) // 36)
     font = _font(size)
+    small = _font(max(9, size - 1))
+    line = max(2, size // 5)
+    taken: list[Rect] = []
+    labels = []
+    for face in faces:
+        x, y, bw, bh = (float(v) for v in face["box"])
+        taken.append((x, y, x + bw, y + bh))
+    # Labels first (they belong to their box), then the panels around whatever is already there.
     for face in faces:
         color = _PALETTE[(int(face["face_id"]) - 1) % len(_PALETTE)]
-        x, y, bw, bh = face["box"]
-        draw.rectangle([x, y, x + bw, y + bh], outline=color, width=max(2, size // 5))
+        x, y, bw, bh = (float(v) for v in face["box"])
+        draw.rectangle([x, y, x + bw, y + bh], outline=(*color, 255), width=line)
         probs = face["probs"]
-        # The label goes above the box, or inside it when the box touches the top of the picture.
-        text_at = (x, y - size - 4) if y - size - 4 >= 0 else (x + 4, y + 4)
-        if probs is None or np.isnan(probs).all():
-            draw.text(text_at, f"face {face['face_id']}", fill=color, font=font)
+        known = probs is not None and not np.isnan(probs).all()
+        top = int(np.nanargmax(probs)) if known else -1
+        text = f"face {face['face_id']}" + (f": {class_names[top]} {probs[top]:.2f}" if known else "")
+        tw = draw.textlength(text, font=font) + 6
+        # above the box, or inside its top edge when the box touches the top of the picture
+        rect = _place((tw, size + 6), [(x, y - size - 6), (x + line, y + line)], [], w, h)
+        # the label sits on the face's colour, in black or white, whichever reads better on it
+        ink = (0, 0, 0, 255) if 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 140 else (255, 255, 255, 255)
+        draw.rectangle(rect, fill=(*color, 235))
+        draw.text((rect[0] + 3, rect[1] + 2), text, fill=ink, font=font)
+        taken.append(rect)
+        labels.append((face, color, probs if known else None, top, rect))
+    for face, color, probs, top, label_rect in labels:
+        if probs is None:
             continue
-        top = int(np.nanargmax(probs))
-        draw.text(text_at, f"face {face['face_id']}: {class_names[top]} {probs[top]:.2f}",
-                  fill=color, font=font, stroke_width=1, stroke_fill=(0, 0, 0))
-        # The bar panel sits right of the box, or left of it at the right edge of the picture.
+        x, y, bw, bh = (float(v) for v in face["box"])
+        row = size + 3
+        name_w = max(draw.textlength(n, font=small) for n in class_names) + 6
         bar_w = 4 * size
-        label_w = int(3.2 * size)
-        panel_w = label_w + bar_w + 6
-        row = size + 2
-        if x + bw + 4 + panel_w <= w:
-            px, py = x + bw + 4, y
-        elif x - panel_w - 4 >= 0:
-            px, py = x - panel_w - 4, y
-        else:  # a box as wide as the picture (--detector none): the panel goes inside, under the label
-            px, py = x + 4, text_at[1] + size + 6
-        draw.rectangle([px, py, px + panel_w, py + row * len(class_names) + 4], fill=(0, 0, 0))
+        pw, ph = name_w + bar_w + 8, row * len(class_names) + 6
+        gap = 4
+        candidates = [(x + bw + gap, y), (x - pw - gap, y), (x, y + bh + gap), (x, label_rect[1] - ph - gap),
+                      (x + gap, y + bh - ph - gap)]
+        # the panel may not hide the face it describes; other faces' boxes and all labels and panels count too
+        rect = _place((pw, ph), candidates, taken, w, h)
+        taken.append(rect)
+        px, py = rect[0], rect[1]
+        draw.rectangle(rect, fill=(0, 0, 0, 160))
         for i, (name, p) in enumerate(zip(class_names, probs, strict=True)):
-            ry = py + 2 + i * row
-            draw.text((px + 2, ry), name[:6], fill=(255, 255, 255), font=_font(max(8, size - 2)))
+            ry = py + 3 + i * row
+            bright = 255 if i == top else 200
+            draw.text((px + 4, ry), name, fill=(bright, bright, bright, 255), font=small)
             length = 0 if np.isnan(p) else round(float(p) * bar_w)
-            fill = color if i == top else (170, 170, 170)
-            draw.rectangle([px + label_w, ry + 2, px + label_w + max(1, length), ry + row - 3], fill=fill)
-    return np.asarray(img)
+            fill = (*color, 255) if i == top else (170, 170, 170, 255)
+            bx = px + 4 + name_w
+            draw.rectangle([bx, ry + 2, bx + max(1, length), ry + row - 3], fill=fill)
+    return np.asarray(Image.alpha_composite(img, overlay).convert("RGB"))
 
 
 def _faces_by_frame(result: PredictionResult) -> dict[int, list[dict[str, Any]]]:

@@ -152,7 +152,6 @@ def test_cli_writes_scenes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_mtcnn_finds_the_scene_faces() -> None:
-    pytest.importorskip("facenet_pytorch")
     from dkclip.predict.faces import MTCNNDetector
 
     # one thread: the test machines are shared, and MTCNN's small convolutions spin-wait on a busy CPU

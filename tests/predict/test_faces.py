@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 from real_face_video import ASTRONAUT_FACE, astronaut, write_real_face_video
 
 from dkclip.errors import PredictionError, UsageError
@@ -26,7 +27,6 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
 
 @pytest.fixture(scope="module")
 def mtcnn() -> MTCNNDetector:
-    pytest.importorskip("facenet_pytorch")
     # one thread: the test machines are shared, and MTCNN's small convolutions spin-wait on a busy CPU
     return MTCNNDetector(num_threads=1)
 
@@ -97,7 +97,6 @@ def test_mtcnn_batches_by_size_and_keeps_the_order(mtcnn: MTCNNDetector) -> None
 
 
 def test_mtcnn_options(mtcnn: MTCNNDetector) -> None:
-    pytest.importorskip("facenet_pytorch")
     face = astronaut()
     # her face is about 90 px: a larger minimum size drops it
     assert MTCNNDetector(min_face_size=150, num_threads=1).detect([face]) == [[]]
@@ -105,6 +104,13 @@ def test_mtcnn_options(mtcnn: MTCNNDetector) -> None:
     found = MTCNNDetector(num_threads=1).detect([two])[0]
     assert len(found) == 2 and found[0].score >= found[1].score
     assert len(MTCNNDetector(max_faces=1, num_threads=1).detect([two])[0]) == 1
+    # max_faces keeps the largest faces (the people the video is about), whatever their scores
+    canvas = np.zeros((512, 768, 3), np.uint8)
+    canvas[:, :512] = face
+    canvas[:256, 512:] = np.asarray(Image.fromarray(face).resize((256, 256)))
+    both = MTCNNDetector(num_threads=1).detect([canvas])[0]
+    (largest,) = MTCNNDetector(max_faces=1, num_threads=1).detect([canvas])[0]
+    assert len(both) == 2 and largest.width == max(d.width for d in both)
     with pytest.raises(PredictionError):
         mtcnn.detect([face[..., 0]])
     for bad in (dict(min_face_size=8), dict(threshold=1.5), dict(max_faces=0), dict(batch_size=0),
@@ -133,7 +139,6 @@ def test_build_detector() -> None:
         build_detector("retinaface")
     with pytest.raises(UsageError):
         build_detector("none", threshold=0.5)
-    pytest.importorskip("facenet_pytorch")
     det = build_detector("mtcnn", min_face_size=40, threshold=0.95, max_faces=2)
     assert isinstance(det, MTCNNDetector) and det.name == "mtcnn"
     assert (det.min_face_size, det.threshold, det.max_faces) == (40, 0.95, 2)

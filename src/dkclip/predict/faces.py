@@ -60,7 +60,8 @@ class MTCNNDetector:
 
     Boxes are MTCNN's face boxes (cheek to cheek, forehead to chin; not square), clipped to the frame; the
     landmarks are not clipped. Faces whose unclipped box is smaller than ``min_face_size`` on its longer side, or
-    whose O-Net score is under ``threshold``, are dropped; at most ``max_faces`` (highest scores) are kept.
+    whose O-Net score is under ``threshold``, are dropped; at most ``max_faces`` (the largest) are kept. Faces come
+    most confident first.
     Frames of one size are detected together, ``batch_size`` at a time (MTCNN runs its pyramid on the batch).
     ``num_threads`` sets torch's intra-op threads for the duration of :meth:`detect` (restored afterwards): MTCNN
     runs many small convolutions, and on a busy CPU two threads were 4–10× *slower* than one (spin-waiting),
@@ -163,8 +164,10 @@ class MTCNNDetector:
             if clipped[2] - clipped[0] < 1.0 or clipped[3] - clipped[1] < 1.0:
                 continue
             found.append(Detection(clipped, float(score), lm))
+        if self.max_faces is not None:  # the largest faces: the people the video is about
+            found = sorted(found, key=lambda d: -d.width * d.height)[:self.max_faces]
         found.sort(key=lambda d: -d.score)
-        return found[:self.max_faces] if self.max_faces is not None else found
+        return found
 
 
 def _as_uint8(frame: np.ndarray) -> np.ndarray:

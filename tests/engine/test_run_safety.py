@@ -226,3 +226,35 @@ def test_cv_command_reports_the_fold_problems_on_one_line(synth_root: Path, tmp_
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("dkclip cv: error: cross-validation: 4 problems in the fold lists")
     assert err[1].startswith("  hint:") and len(err) == 2
+
+
+def _list(path: Path, lines: list[str]) -> str:
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return str(path)
+
+
+def test_validation_and_test_splits_are_checked_before_training(synth_root: Path, tmp_path: Path) -> None:
+    lines = (synth_root / "set_1_train.txt").read_text().splitlines()
+    one_per_class = [next(line for line in lines if line.endswith(f" {k}")) for k in range(7)]
+    small = {"batch_size": 4, "effective_batch": 4}
+
+    def refused(name: str, match: str, **sections: dict) -> ConfigError:
+        cfg = config_from_dict(tiny_config(synth_root, tmp_path, run={"name": name}, **sections))
+        with pytest.raises(ConfigError, match=match) as info:
+            train(cfg)
+        assert not (tmp_path / name).exists()
+        return info.value
+
+    # One clip per class: a stratified carve has nothing to take.
+    refused("empty", r"the validation carve \(data\.val_fraction=0\.1\) is empty \(7 training clips\)",
+            data={"train_list": _list(tmp_path / "seven.txt", one_per_class)}, schedule=small,
+            eval={"select": "val"})
+    # An explicit validation list that is the training list.
+    refused("leak", r"data\.val_list shares 21 of its 21 clips with the training split",
+            data={"val_list": str(synth_root / "set_1_train.txt")}, eval={"select": "val"})
+    dup = refused("dup", r"data\.train_list: 1 clips are listed more than once",
+                  data={"train_list": _list(tmp_path / "dup.txt", [*lines, lines[0]])})
+    assert "data.allow_duplicates" in dup.hint
+    refused("overlap", r"data\.test_list shares 1 of its 22 clips with the training split",
+            data={"test_list": _list(tmp_path / "test.txt", [*(synth_root / "set_1_test.txt").read_text()
+                                                              .splitlines(), lines[3]])})

@@ -12,9 +12,11 @@ once per model, each in a fresh process. The stages are timed where they run:
 - track + crop: everything else in the streaming half (linking, interpolation, square crops, windows);
 - model: the eval transform of each window and the forward pass;
 
-and the whole prediction (wall clock, file open to result tables). Each is printed in seconds and as the
-multiple of real time it allows (video seconds / processing seconds: 2.0× means a minute of video in 30 s;
-stages run one after the other, so the whole is about the inverse of the sum of the inverses). Peak memory is
+and the whole prediction (file open to result tables). Each is printed in wall-clock seconds and in CPU
+seconds of the process (on a shared machine the wall clock includes waiting for the CPU; the CPU time is what
+the work costs), and as the multiple of real time it allows (video seconds / processing seconds: 2.0× means a
+minute of video in 30 s; the stages run one after the other, so the whole is about the inverse of the sum of
+the inverses). Peak memory is
 the child process's peak RSS; the same model runs on the ``--seconds`` video and on the ``--long-seconds``
 one, whose peak must be the same if decoding streams. dkclip-tiny uses the shipped weights; the others are
 randomly initialised (speed does not depend on the weights).
@@ -56,18 +58,26 @@ def make_video(path: Path, seconds: float, seed: int = 0) -> Path:
 
 
 class Clock:
-    """Accumulates the time spent inside wrapped calls."""
+    """Accumulates the wall time and the process CPU time spent inside wrapped calls."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.cpu = 0.0
+
+    def start(self) -> tuple[float, float]:
+        return time.perf_counter(), time.process_time()
+
+    def stop(self, started: tuple[float, float]) -> None:
+        self.seconds += time.perf_counter() - started[0]
+        self.cpu += time.process_time() - started[1]
 
     def wrap(self, fn: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
+            started = self.start()
             try:
                 return fn(*args, **kwargs)
             finally:
-                self.seconds += time.perf_counter() - start
+                self.stop(started)
         return timed
 
 
@@ -107,29 +117,35 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         def __iter__(self) -> Iterator[Any]:
             it = iter(self.inner)
             while True:
-                start = time.perf_counter()
+                started = decode.start()
                 try:
                     frame = next(it)
                 except StopIteration:
-                    decode.seconds += time.perf_counter() - start
+                    decode.stop(started)
                     return
-                decode.seconds += time.perf_counter() - start
+                decode.stop(started)
                 yield frame
 
         def close(self) -> None:
             self.inner.close()
 
-    start = time.perf_counter()
+    everything = Clock()
+    started = everything.start()
     with open_source(args.video) as src:
         result = predictor.predict(TimedSource(src))
-    whole = time.perf_counter() - start
+    everything.stop(started)
+    whole = everything.seconds
     video_seconds = float(result.video["duration"])
     rest = whole - decode.seconds - detect.seconds - run_model.seconds
+    rest_cpu = everything.cpu - decode.cpu - detect.cpu - run_model.cpu
     return {"model": args.model, "min_face_size": predictor.detector.min_face_size,  # type: ignore[attr-defined]
             "video": args.video, "video_seconds": video_seconds,
             "frames": int(result.video["frames"]), "windows": len(result.windows), "faces": result.num_faces,
             "threads": args.threads, "decode": decode.seconds, "detect": detect.seconds, "track_crop": rest,
             "model_s": run_model.seconds, "whole": whole,
+            "cpu": {"decode": decode.cpu, "detect": detect.cpu, "track_crop": rest_cpu, "model_s": run_model.cpu,
+                    "whole": everything.cpu},
+            "load_average": os.getloadavg()[0],
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -144,14 +160,17 @@ def run_child(video: Path, model: str, threads: int, min_face_size: int | None =
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def rows(results: list[dict[str, Any]]) -> str:
+def rows(results: list[dict[str, Any]], cpu: bool = False) -> str:
+    """The table: wall-clock seconds per stage (or, ``cpu``, the process's CPU seconds) and the multiple of
+    real time each allows."""
     out = ["| model (min face) | video | decode | detect | track + crop | model | whole | peak RSS |",
            "|---|---|---|---|---|---|---|---|"]
     for r in results:
         v = r["video_seconds"]
+        times = r["cpu"] if cpu else r
 
-        def cell(key: str, v: float = v, r: dict[str, Any] = r) -> str:
-            return f"{r[key]:.1f} s ({v / max(r[key], 1e-9):.1f}×)"
+        def cell(key: str, v: float = v, times: dict[str, Any] = times) -> str:
+            return f"{times[key]:.1f} s ({v / max(times[key], 1e-9):.1f}×)"
 
         out.append(f"| {r['model']} ({r['min_face_size']} px) | {v:.0f} s, {r['frames']} frames, "
                    f"{r['windows']} windows | {cell('decode')} | "
@@ -186,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_child(long_video, args.models[0], args.threads, args.min_face_size))
     for r in results:
         print(json.dumps(r))
+    print("wall clock:")
     print(rows(results))
+    print("CPU time of the process (what the stages cost on an otherwise idle machine):")
+    print(rows(results, cpu=True))
     if args.long_seconds:
         short, long = results[0], results[-1]
         print(f"peak RSS {long['video_seconds']:.0f} s / {short['video_seconds']:.0f} s of video: "

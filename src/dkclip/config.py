@@ -1,8 +1,8 @@
 """The typed model configuration: the network (every architectural knob of DK-CLIP and of the paper's
 ablations, Tables 4-6) and the preprocessing its weights expect (input size, normalisation, frames, snippets,
 class names). It is saved as ``config.json`` beside every exported model, so a model is always used the way
-it was trained. Training-time switches (gradient checkpointing, frozen patch embedding, the consistency
-losses) are not part of it: they live in the run config.
+it was trained. Training-time switches (gradient checkpointing, a frozen patch embedding or MSIM, the
+consistency losses) are not part of it: they live in the run config.
 
 Defaults follow docs/method.md §8: the paper + X-CLIP behaviour, with switches for what the authors' code does.
 """
@@ -60,6 +60,10 @@ class DKClipConfig:
 
     # CMAM (Eq. 8).
     use_cmam: bool = True
+    # Where the CMAM's visual tokens come from (Eq. 7, docs/method.md §1.5, D1): "cfam_patches" (the paper, X-CLIP:
+    # the CFAM's patch tokens) or "visual_semantic" (the released code: the snippet-averaged patch tokens through
+    # a second, randomly initialised and frozen message-token transformer as deep and wide as the ViT).
+    cmam_visual_source: Literal["cfam_patches", "visual_semantic"] = "cfam_patches"
     cmam_layers: int = 2
     cmam_gamma_init: float = 0.1
     cmam_gamma_per_channel: bool = True
@@ -71,6 +75,11 @@ class DKClipConfig:
     nrm_eps: float = 1e-6
     fuse_level: Literal["logit", "prob"] = "logit"
     renorm_fusion_weights: bool = False
+
+    # Initialisation of the new modules where the released code differs (docs/method.md §1.4-1.5): "default"
+    # (prompt_visual_proj randn·D^-1/2, MSIM attention in-projection trunc-normal(0.02)) or "authors_code"
+    # (randn with std 1; PyTorch's xavier-uniform in-projection).
+    init_style: Literal["default", "authors_code"] = "default"
 
     # Logits: cos similarity times this scale (CLIP's 100, frozen). None: the CLIP checkpoint's own exp(logit_scale).
     logit_scale: float | None = 100.0
@@ -140,6 +149,13 @@ class DKClipConfig:
                               f"{self.image_std}")
         if self.cmam_residual not in ("code", "paper"):
             raise ConfigError(f"cmam_residual must be 'code' or 'paper', got {self.cmam_residual!r}")
+        if self.cmam_visual_source not in ("cfam_patches", "visual_semantic"):
+            raise ConfigError(f"cmam_visual_source must be 'cfam_patches' or 'visual_semantic', got "
+                              f"{self.cmam_visual_source!r}")
+        if self.cmam_visual_source != "cfam_patches" and not self.use_cmam:
+            raise ConfigError(f"cmam_visual_source={self.cmam_visual_source!r} feeds the CMAM; it needs use_cmam=True")
+        if self.init_style not in ("default", "authors_code"):
+            raise ConfigError(f"init_style must be 'default' or 'authors_code', got {self.init_style!r}")
         if self.fuse_level not in ("logit", "prob"):
             raise ConfigError(f"fuse_level must be 'logit' or 'prob', got {self.fuse_level!r}")
         if self.msim_layers < 1 or self.cmam_layers < 1:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine.protocols import PROTOCOLS
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a DK-CLIP model (also under torchrun)", epilog=SET_SYNTAX,
@@ -15,6 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a shipped config name (see --list-configs) or a YAML path; not needed with --resume")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, e.g. --set optim.lr=2e-6 (repeatable; lists: see below)")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                   help="evaluation preset, set after CONFIG and before --set (recorded as eval.protocol): "
+                        + "; ".join(f"{proto.name}: {proto.summary}" for proto in PROTOCOLS.values()))
     p.add_argument("--resume", default=None, metavar="RUN", help="continue a run (its directory or last.pt)")
     p.add_argument("--list-configs", action="store_true", help="print the shipped configs and exit")
     p.add_argument("--keep-only-best", action="store_true",
@@ -50,13 +55,16 @@ def run(args: argparse.Namespace) -> int:
         if args.config is not None:
             raise UsageError("--resume continues a run with its own saved config; drop CONFIG (run-control "
                              "settings such as run.max_steps or data.workers can still be changed with --set)")
+        if args.protocol is not None:
+            raise UsageError("--resume keeps the run's own protocol (eval.protocol in its config.yaml); drop "
+                             "--protocol")
         run_dir, _ = resolve_resume(args.resume)
         cfg = load_config(run_dir / "config.yaml", args.overrides)
         name = run_dir.name
     else:
         if args.config is None:
             raise UsageError("give a config name or path (or --resume RUN); --list-configs shows the shipped ones")
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, args.overrides, protocol=args.protocol)
         name = str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
     if args.print_config:
         from ..engine.config import format_config

@@ -53,6 +53,8 @@ def build_model(cfg: TrainConfig) -> DKClip:
     for key, moved in _MOVED_OPTIONS.items():
         if key in options:
             raise ConfigError(f"model.options.{key} is a training setting now: set {moved} instead")
+    if "freeze_msim" in options:
+        raise ConfigError("model.options.freeze_msim is a training setting: set optim.freeze_msim instead")
     d = cfg.data
     options.setdefault("num_frames", d.num_frames)
     options.setdefault("eval_num_frames", d.eval_num_frames)
@@ -70,6 +72,8 @@ def build_model(cfg: TrainConfig) -> DKClip:
         raise ConfigError(f"model.options: {exc}") from None
     model.set_grad_checkpointing(cfg.run.grad_checkpointing)
     model.freeze_patch_embed(cfg.optim.freeze_patch_embed)
+    if cfg.optim.freeze_msim:  # validate() refused it for a model without an MSIM
+        model.freeze_msim(True)
     return model
 
 

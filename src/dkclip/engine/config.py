@@ -137,6 +137,10 @@ class EvalSection:
     num_crops: Literal[1, 3] = key(1, "spatial crops per view: 1 (centre) or 3")
     head: Literal["global", "local", "fused"] = key("global", "the head whose argmax is reported: global, local "
                                                                "(NRM-fused snippets) or fused")
+    report_last: bool = key(False, "also evaluate the last epoch's model on the test split and report it beside the "
+                                   "selected one (results.json: last_epoch)")
+    protocol: str | None = key(None, "the evaluation protocol this config follows (dkclip train --protocol): paper "
+                                     "or honest; its keys must keep the protocol's values")
 
 
 @dataclass
@@ -383,10 +387,17 @@ def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> None:
             raise ConfigError(f"--set {text}: {exc}") from None
 
 
-def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+def load_config(name_or_path: str | Path | None = None, overrides: list[str] | None = None,
+                protocol: str | None = None) -> TrainConfig:
+    """The config file, then the keys of ``protocol`` (:mod:`dkclip.engine.protocols`: ``paper``, ``honest``),
+    then ``overrides``; validated."""
+    from .protocols import get_protocol
+
     cfg = TrainConfig()
     if name_or_path is not None:
         _load_into(cfg, resolve_config_path(name_or_path))
+    if protocol is not None:
+        apply_overrides(cfg, get_protocol(protocol).overrides())
     apply_overrides(cfg, overrides or [])
     validate(cfg)
     return cfg
@@ -445,6 +456,9 @@ def validate(cfg: TrainConfig) -> None:
         check_run_name(cfg.run.name)
     _check_names(cfg)
     _check_frames(cfg)
+    from .protocols import check_protocol
+
+    check_protocol(cfg)
 
 
 def _check_frames(cfg: TrainConfig) -> None:

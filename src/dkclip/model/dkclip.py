@@ -15,6 +15,7 @@ from .msim import TemporalIntegrator
 from .nrm import keep_mask, snippet_scores
 from .text_encoder import FrozenTextEncoder
 from .video_encoder import CrossFrameVisionEncoder
+from .visual_semantic import SnippetMessageTransformer
 
 
 @dataclass
@@ -47,20 +48,27 @@ class DKClip(nn.Module):
         self.text = FrozenTextEncoder(clip, tokenizer, config.prompts, config.coop_context_tokens,
                                       config.coop_class_specific)
         embed = config.embed_dim
+        authors_init = config.init_style == "authors_code"
+        attn_init = "xavier" if authors_init else "trunc_normal"
         if mode == "hierarchical":
             self.temporal: TemporalIntegrator | None = TemporalIntegrator(embed, config.num_snippets,
-                                                                          config.msim_layers)
+                                                                          config.msim_layers, attn_init)
         elif mode in ("transformer", "cross_frame"):
-            self.temporal = TemporalIntegrator(embed, config.num_frames, config.msim_layers)
+            self.temporal = TemporalIntegrator(embed, config.num_frames, config.msim_layers, attn_init)
         else:
             self.temporal = None
         self.cmam: CrossModalAttention | None = None
         if config.use_cmam:
             width = self.visual.width
             self.prompt_visual_ln = nn.LayerNorm(width)
-            self.prompt_visual_proj = nn.Parameter(torch.randn(width, embed) * width**-0.5)
+            # randn as X-CLIP and the released code; scaled by D^-1/2 by default (docs/method.md §1.5).
+            self.prompt_visual_proj = nn.Parameter(torch.randn(width, embed) * (1.0 if authors_init else width**-0.5))
             self.cmam = CrossModalAttention(embed, config.cmam_layers, config.cmam_gamma_init,
                                             config.cmam_gamma_per_channel, config.cmam_residual)
+        # Built last, so that the default modules draw the same random numbers with or without it.
+        self.visual_semantic: SnippetMessageTransformer | None = None
+        if config.use_cmam and config.cmam_visual_source == "visual_semantic":
+            self.visual_semantic = SnippetMessageTransformer(self.visual)
         scale = config.logit_scale if config.logit_scale is not None else float(clip.logit_scale.detach().exp())
         self.logit_scale = float(scale)
 
@@ -72,12 +80,25 @@ class DKClip(nn.Module):
     def set_grad_checkpointing(self, enable: bool = True) -> DKClip:
         """Recompute each ViT block's activations in the backward pass (less memory, ~30% more compute)."""
         self.visual.grad_checkpointing = enable
+        if self.visual_semantic is not None:
+            self.visual_semantic.grad_checkpointing = enable
         return self
 
     def freeze_patch_embed(self, freeze: bool = True) -> DKClip:
         """Freeze (or unfreeze) the patch embedding: the paper freezes it, the authors' code trains it
         (docs/method.md §6.1, D3)."""
         self.visual.conv1.weight.requires_grad_(not freeze)
+        return self
+
+    def freeze_msim(self, freeze: bool = True) -> DKClip:
+        """Freeze (or unfreeze) the MSIM (``temporal.``; the frame transformer in modes b/c) at its current
+        weights. The released code leaves its MSIM at random init by accident (docs/method.md §6.1, D2); frozen, it
+        still passes gradients to the CFAM."""
+        if self.temporal is None:
+            if freeze:
+                raise ValueError(f"temporal={self.config.temporal!r} has no MSIM to freeze")
+            return self
+        self.temporal.requires_grad_(not freeze)
         return self
 
     def set_prompts(self, prompts: list[str], class_names: list[str] | None = None) -> None:
@@ -106,13 +127,20 @@ class DKClip(nn.Module):
         return b, t
 
     def _visual_tokens(self, patches: torch.Tensor, kept: torch.Tensor, batch: int, frames: int) -> torch.Tensor:
-        """z̄*: CFAM patch tokens, LN'd per token, averaged over the frames of kept snippets, then projected."""
-        patches = self.prompt_visual_ln(patches).view(batch, frames, *patches.shape[1:])  # (B, T, P, D)
-        per_snippet = frames // kept.shape[1]
-        weights = kept.to(patches.dtype) / (kept.sum(dim=1, keepdim=True) * per_snippet)
-        frame_weights = weights.repeat_interleave(per_snippet, dim=1)  # (B, T): 1/T* on frames of kept snippets
-        # Projection is linear, so averaging before projecting equals projecting each frame then averaging.
-        return torch.einsum("bt,btpd->bpd", frame_weights, patches) @ self.prompt_visual_proj.to(patches.dtype)
+        """z̄*: CFAM patch tokens (B·T, P, D), LN'd per token, averaged over the frames of kept snippets, then
+        projected. With ``visual_semantic`` the tokens first become snippet means, pass the frozen transformer,
+        and are averaged over kept snippets (docs/method.md §1.5)."""
+        snippets = kept.shape[1]
+        if self.visual_semantic is not None:
+            per_snippet = frames // snippets
+            means = patches.view(batch * snippets, per_snippet, *patches.shape[1:]).mean(dim=1)  # (B·N, P, D)
+            patches, frames = self.visual_semantic(means, snippets), snippets
+        patches = self.prompt_visual_ln(patches).view(batch, frames, *patches.shape[1:])  # (B, G, P, D)
+        per_group = frames // snippets  # frames per snippet, or 1 for the snippet tokens of visual_semantic
+        weights = kept.to(patches.dtype) / (kept.sum(dim=1, keepdim=True) * per_group)
+        group_weights = weights.repeat_interleave(per_group, dim=1)  # (B, G): 1/G* on groups of kept snippets
+        # Projection is linear, so averaging before projecting equals projecting each token then averaging.
+        return torch.einsum("bt,btpd->bpd", group_weights, patches) @ self.prompt_visual_proj.to(patches.dtype)
 
     def _fuse(self, local_logits: torch.Tensor, scores: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
         weights = scores * kept.to(scores.dtype)

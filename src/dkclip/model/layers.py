@@ -41,8 +41,13 @@ def _mlp(dim: int, ratio: float = 4.0) -> nn.Sequential:
                                       ("c_proj", nn.Linear(hidden, dim))]))
 
 
-def trunc_normal_init(module: nn.Module, std: float = 0.02) -> None:
-    """X-CLIP/DK-CLIP init for new modules: trunc-normal Linear weights, zero biases, unit LayerNorms."""
+def trunc_normal_init(module: nn.Module, std: float = 0.02, attn_in_proj: bool = True) -> None:
+    """X-CLIP/DK-CLIP init for new modules: trunc-normal Linear weights, zero biases, unit LayerNorms.
+
+    ``attn_in_proj``: also draw the q/k/v in-projection of ``nn.MultiheadAttention`` from the trunc-normal (this
+    repository's default). The released code's init touches ``nn.Linear`` only, so its in-projection keeps
+    PyTorch's xavier-uniform (``False``); the attention's out-projection is a Linear either way.
+    """
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.trunc_normal_(m.weight, std=std)
@@ -51,7 +56,7 @@ def trunc_normal_init(module: nn.Module, std: float = 0.02) -> None:
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.MultiheadAttention):
+        elif isinstance(m, nn.MultiheadAttention) and attn_in_proj:
             nn.init.trunc_normal_(m.in_proj_weight, std=std)
             nn.init.zeros_(m.in_proj_bias)
 

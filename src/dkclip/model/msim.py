@@ -14,13 +14,17 @@ from .layers import PreNormBlock, num_heads_for, trunc_normal_init
 
 
 class TemporalIntegrator(nn.Module):
-    def __init__(self, dim: int, length: int, layers: int = 1) -> None:
+    def __init__(self, dim: int, length: int, layers: int = 1, attn_in_proj_init: str = "trunc_normal") -> None:
+        """``attn_in_proj_init``: ``"trunc_normal"`` (std 0.02, this repository) or ``"xavier"`` (PyTorch's default,
+        kept by the released code, whose init only reaches ``nn.Linear``; docs/method.md §1.4)."""
         super().__init__()
+        if attn_in_proj_init not in ("trunc_normal", "xavier"):
+            raise ValueError(f"attn_in_proj_init must be 'trunc_normal' or 'xavier', got {attn_in_proj_init!r}")
         self.length = length
         self.positional_embedding = nn.Parameter(torch.empty(1, length, dim))
         self.blocks = nn.Sequential(*(PreNormBlock(dim, num_heads_for(dim)) for _ in range(layers)))
         nn.init.trunc_normal_(self.positional_embedding, std=0.02)
-        trunc_normal_init(self.blocks)
+        trunc_normal_init(self.blocks, attn_in_proj=attn_in_proj_init == "trunc_normal")
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """features (B, L, E) -> video feature (B, E)."""

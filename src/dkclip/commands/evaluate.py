@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="frames per clip (default: the model's own test T, from its config)")
     p.add_argument("--clips", type=int, default=None, help="temporal views per clip (multi-view test)")
     p.add_argument("--crops", type=int, choices=(1, 3), default=None, help="spatial crops per view")
-    p.add_argument("--out", default=None, help="output directory (default: RUN/eval-<list name>)")
+    p.add_argument("--out", default=None, help="output directory (default: RUN/eval-<list name>, or "
+                                               "./eval-<list name> for a model outside a run; with --zero-shot, "
+                                               "./zero-shot-<list name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     zs = p.add_argument_group("zero-shot (no training: frame-averaged CLIP features against prompt sets)")
     zs.add_argument("--zero-shot", action="store_true", help="evaluate CLIP zero-shot with the Table 6 prompt sets")

@@ -73,6 +73,8 @@ class DKClipConfig:
     use_nrm: bool = True
     nrm_theta: float = 0.15
     nrm_eps: float = 1e-6
+    # Per-clip normalisation before the NRM softmax: "minmax" (Eq. 9, the authors' code), "zscore" or "none".
+    nrm_norm: Literal["minmax", "zscore", "none"] = "minmax"
     fuse_level: Literal["logit", "prob"] = "logit"
     renorm_fusion_weights: bool = False
 
@@ -160,6 +162,8 @@ class DKClipConfig:
             raise ConfigError(f"fuse_level must be 'logit' or 'prob', got {self.fuse_level!r}")
         if self.msim_layers < 1 or self.cmam_layers < 1:
             raise ConfigError("msim_layers and cmam_layers must be >= 1")
+        if self.nrm_norm not in ("minmax", "zscore", "none"):
+            raise ConfigError(f"nrm_norm must be 'minmax', 'zscore' or 'none', got {self.nrm_norm!r}")
         if not 0.0 <= self.nrm_theta < 1.0:
             raise ConfigError(f"nrm_theta must lie in [0, 1), got {self.nrm_theta}")
         if self.coop_context_tokens < 0:

@@ -1,53 +1,87 @@
-"""The Markdown report: the committed study re-renders to the committed block, each renderer on its own, the
-block between markers, and the per-run CSV."""
+"""The Markdown report: the committed study re-renders to the committed block and its claims recompute from the
+stored predictions; each renderer on a study of fake runs (two presets, one cell missing); the block between
+markers; the per-run CSV."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
+import json
 from pathlib import Path
 
 import pytest
-from ablation_helpers import RESULTS_DOC, STUDY
+from ablation_helpers import RESULTS_DOC, STUDY, FakeEvaluate, FakeTrainer, make_part
 
 from dkclip.ablation import load_summary
-from dkclip.ablation.records import Check, Stats, Summary
+from dkclip.ablation.grid import AblationSetting
+from dkclip.ablation.heldout import TestSet
+from dkclip.ablation.records import Stats
 from dkclip.ablation.report import (
     BEGIN_MARKER,
     END_MARKER,
-    check_lines,
     pm,
     read_report_block,
-    render_claims,
     render_detection,
+    render_growth,
+    render_intro,
+    render_missing,
     render_report,
-    render_setting,
-    render_snippets,
-    render_table4,
-    render_table5,
-    render_theta,
+    render_table,
     runs_csv,
     write_report_block,
 )
+from dkclip.ablation.runner import run_study
+from dkclip.ablation.study import CONTRADICTS, MISSING, REPRODUCES, UNRESOLVED, StudySummary, resummarize
+from dkclip.engine.config import TrainConfig
+
+
+def test_the_committed_study_re_renders_to_the_committed_block() -> None:
+    committed = read_report_block(RESULTS_DOC)
+    assert committed is not None
+    assert render_report(load_summary(STUDY / "ablation.json")) == committed
+
+
+def test_the_committed_claims_recompute_from_the_stored_predictions() -> None:
+    summary = load_summary(STUDY / "ablation.json")
+    assert resummarize(summary, STUDY) == summary
+    assert runs_csv(summary) == (STUDY / "ablation_runs.csv").read_text()
 
 
 @pytest.fixture(scope="module")
-def study() -> Summary:
-    return load_summary(STUDY / "ablation.json")
+def study(tmp_path_factory: pytest.TempPathFactory) -> StudySummary:
+    """Aligned (full grid) and wild (Tables 4-5) on fake runs, seeds 0 and 1, the wild +ETP seed 1 missing."""
+    from ablation_helpers import write_list
+
+    from dkclip.ablation.grid import build_base_config
+
+    tmp = tmp_path_factory.mktemp("study")
+    parts = []
+    for preset in ("aligned", "wild"):
+        root = tmp / preset
+        root.mkdir()
+        (root / "meta.json").write_text(json.dumps({"num_classes": 7, "seed": 0, "preset": preset,
+                                                    "frames_per_clip": [16, 48], "counts": {"clips": 140}}))
+        write_list(root / "set_1_test.txt", 4)
+        held = write_list(tmp / f"held-{preset}" / "set_1_test.txt", 20)
+        base: TrainConfig = build_base_config(root, 1, quick=True, overrides=[])
+        sets = [TestSet("heldout", str(held.parent), str(held)),
+                TestSet("fold", str(root), str(root / "set_1_test.txt"))]
+        parts.append(make_part(base, sets, None if preset == "aligned" else ["table4", "table5"], preset))
+    setting = AblationSetting("full", "synthetic_tiny", str(tmp / "aligned"), 1, [0, 1], [])
+    run_study(parts, setting, tmp / "runs", tmp / "rec", None, FakeTrainer(), FakeEvaluate())
+    wild_etp = parts[1].cells[("table4/+ETP", 1)]
+    (tmp / "rec" / "wild" / "results" / f"{wild_etp}.json").unlink()
+    for p in parts:
+        p.cells.clear()
+    return run_study(parts, setting, tmp / "runs", tmp / "rec", None, report_only=True)
 
 
-def _only(summary: Summary, *tables: str) -> Summary:
-    rows = {k: r for k, r in summary.rows.items() if r.table in tables}
-    return dataclasses.replace(summary, rows=rows)
-
-
-def test_the_committed_study_re_renders_to_the_committed_block(study: Summary) -> None:
-    committed = read_report_block(RESULTS_DOC)
-    assert committed is not None
-    assert render_report(study) == committed
-
-
-def test_the_committed_csv_re_renders(study: Summary) -> None:
-    assert runs_csv(study) == (STUDY / "ablation_runs.csv").read_text()
+def _rows(section: str, after: str = "") -> list[list[str]]:
+    """The body rows of the first Markdown table in ``section`` (after the text ``after``)."""
+    text = section.split(after, 1)[1] if after else section
+    lines = text[text.index("|"):].split("\n\n", 1)[0].splitlines()
+    return [[c.strip() for c in r.strip("|").split("|")] for r in lines[2:]]
 
 
 def test_cells() -> None:
@@ -56,92 +90,69 @@ def test_cells() -> None:
     assert pm(Stats(78.571, 2.916, 3, [])) == "78.57 ± 2.92"
 
 
-def test_setting_states_the_weights_data_and_spread(study: Summary) -> None:
-    text = render_setting(study)
-    assert "dkclip-tiny fine-tuned from CLIP weights `default` with the `synthetic_tiny` recipe" in text
-    assert "(140 clips of [16, 48] frames, 7 classes, aligned preset, seed 0; 84 of 140 clips" in text
-    assert "mean ± std (population) over seeds. One test clip is worth 3.6 points" in text
-    s = dataclasses.replace(study.setting, pretrained="synthclip", clip_weights=None, seeds=[0], dataset=None,
-                            fold=None, overrides=["schedule.epochs=2"], epochs=1)
-    text = render_setting(dataclasses.replace(study, setting=s))
-    assert "fine-tuned from pretrained weights `synthclip` with" in text
-    assert "on `data/synth`; 1 epoch, selection:" in text
-    assert "one seed, so no spread." in text and "overrides on every run: `schedule.epochs=2`." in text
-    s = dataclasses.replace(s, pretrained=None)
-    assert "fine-tuned from a randomly initialised CLIP with" in render_setting(dataclasses.replace(study, setting=s))
+def test_intro_says_partial_and_how_to_read_a_cell(study: StudySummary) -> None:
+    text = render_intro(study)
+    assert "**partial: 45 of 46 trainings recorded**" in text
+    assert "*mean over seeds [95% bootstrap interval over clips] ± std over seeds*" in text
 
 
-def _table(section: str) -> list[list[str]]:
-    rows = [line for line in section.splitlines() if line.startswith("|")]
-    return [[c.strip() for c in r.strip("|").split("|")] for r in rows[2:]]
+def test_table4_cells_and_claims(study: StudySummary) -> None:
+    aligned, wild = study.parts["aligned"], study.parts["wild"]
+    text = render_table(aligned, "table4", 2)
+    assert text.startswith("#### Table 4: components (baseline → +HVE → +ETP → +CCR)\n\n| step | temporal |")
+    rows = _rows(text)
+    assert rows[0][:6] == ["baseline", "avgpool", "`dfew_classnames`", "–", "–", "–"]
+    assert rows[3][0] == "+CCR (= table5/d, theta/0.15, snippets/4)" and rows[3][-1] == "2/2"
+    cell = aligned.cells["table4/+ETP"]
+    assert cell.interval is not None and rows[2][6] == (f"{cell.uar.mean:.2f} [{cell.interval.uar.low:.1f}, "
+                                                        f"{cell.interval.uar.high:.1f}] ± {cell.uar.std:.2f}")
+    claims = _rows("| claim |" + text.split("\n\n| claim |", 1)[1])
+    assert [c[0] for c in claims] == ["+HVE (hierarchical encoder) adds UAR over the baseline",
+                                      "+ETP (AU prompts + CMAM) adds UAR over +HVE",
+                                      "+CCR (NRM + consistency losses) adds UAR over +ETP"]
+    assert claims[1][-1] == f"**{REPRODUCES}**"  # fake skill +0.25: resolved on 140 clips x 2 seeds
+    assert all(c.verdict in (REPRODUCES, CONTRADICTS, UNRESOLVED) for c in aligned.claims.values())
+    # Wild lacks +ETP seed 1: its cell shows one seed, its claims use the seed both cells have.
+    assert wild.cells["table4/+ETP"].seeds_done == 1 and _rows(render_table(wild, "table4", 2))[2][-1] == "1/2"
+    assert wild.claims["table4/+ETP>table4/+HVE"].seeds == [0]
+    assert render_table(wild, "theta", 2) == ""
 
 
-def test_table4(study: Summary) -> None:
-    text = render_table4(study)
-    assert text.startswith("### Table 4: components (baseline → +HVE → +ETP → +CCR)\n\n| step | temporal |")
-    assert _table(text)[0] == ["baseline", "avgpool", "`dfew_classnames`", "–", "–", "–", "35.71 ± 10.10",
-                               "35.71 ± 10.10"]
-    assert _table(text)[3][0] == "+CCR (= table5/d, theta/0.15, snippets/4)"
-    assert text.endswith("\n\nDirection check, each component adds UAR (baseline ≤ +HVE ≤ +ETP ≤ +CCR): "
-                         "**reproduces** (baseline 35.71 ≤ +HVE 35.71 ≤ +ETP 76.19 ≤ +CCR 78.57).\n")
-    assert render_table4(_only(study, "table5")) == ""
+def test_detection_lists_normalisations_kinds_and_the_sweep(study: StudySummary) -> None:
+    text = render_detection(study.parts["aligned"])
+    rows = _rows(text)
+    assert [r[0] for r in rows] == ["full model, test time: min-max (Eq. 9, the paper's)",
+                                    "full model, test time: z-score",
+                                    "full model, test time: none (softmax of scale·cos)",
+                                    "trained with: z-score", "trained with: none (softmax of scale·cos)"]
+    kinds = _rows(text, "Per noise kind")
+    assert {r[1] for r in kinds} == {"expression", "occlusion", "blur", "dark"} and len(kinds) == 5 * 4
+    sweep = _rows(text, "The θ and N sweep")
+    assert sweep[0][0] == "theta/0" and sum(r[0].startswith("theta/0.15") for r in sweep) == 1
+    assert not any(r[0].startswith("snippets/4") for r in sweep)  # the shared full model once
+    assert render_detection(dataclasses.replace(study.parts["aligned"], cells={})) == ""
 
 
-def test_table5(study: Summary) -> None:
-    text = render_table5(study)
-    assert [r[:2] for r in _table(text)] == [["a: average pooling", "4"], ["b: frame transformer", "16"],
-                                             ["c: cross-frame (X-CLIP MIT)", "16"],
-                                             ["d: hierarchical (DK-CLIP) (= table4/+CCR, theta/0.15, snippets/4)",
-                                              "4"]]
-    assert "b and c embed each frame's position" in text
-    # Without table 4 and the others, d has no aliases; without its check the line says so.
-    alone = dataclasses.replace(_only(study, "table5"), checks={})
-    text = render_table5(alone)
-    assert _table(text)[3][0] == "d: hierarchical (DK-CLIP)"
-    assert "Direction check: not checked (cells missing)." in text
+def test_growth_and_missing(study: StudySummary) -> None:
+    rows = _rows(render_growth(study))
+    assert [r[0] for r in rows] == ["temporal: +HVE over the baseline",
+                                    "temporal: d (hierarchical) over a (average pooling)",
+                                    "noise: +CCR (NRM + consistency) over +ETP"]
+    assert all(r[-1].strip("*") in ("grows", "shrinks", UNRESOLVED, MISSING) for r in rows)
+    text = render_missing(study)
+    assert "1 (cell, seed) pairs have no recorded run yet" in text and "- wild: table4/+ETP seed 1" in text
+    full = dataclasses.replace(study, parts={k: dataclasses.replace(p, missing=[]) for k, p in study.parts.items()})
+    assert "None: every cell has all its seeds." in render_missing(full)
 
 
-def test_theta(study: Summary) -> None:
-    rows = _table(render_theta(study))
-    assert [r[0] for r in rows] == ["0", "0.1", "0.15 (= table4/+CCR, table5/d, snippets/4)", "0.2", "0.25"]
-    assert rows[2][3] == "25.00 ± 0.00 / 24.31 ± 0.98 %"
-    no_detection = {k: dataclasses.replace(r, detection=None) for k, r in study.rows.items()}
-    assert _table(render_theta(dataclasses.replace(study, rows=no_detection)))[0][3] == "-"
-
-
-def test_snippets(study: Summary) -> None:
-    text = render_snippets(study)
-    assert text.startswith("### Fig. 3: number of snippets N (T = 16 test frames)")
-    assert [r[:2] for r in _table(text)] == [["1", "4"], ["2", "4"], ["4 (= table4/+CCR, table5/d, theta/0.15)", "4"],
-                                             ["8", "8"]]
-
-
-def test_detection_lists_each_shared_run_once(study: Summary) -> None:
-    text = render_detection(study)
-    rows = _table(text)
-    assert len(rows) == 10 and rows[0][0] == "table4/+CCR (= table5/d, theta/0.15, snippets/4)"
-    assert rows[4][:4] == ["theta/0", "0", "4", "-"]  # θ = 0 erases nothing: precision undefined
-    assert text.count("Direction check, the NRM") == 2
-    no_detection = {k: dataclasses.replace(r, detection=None) for k, r in study.rows.items()}
-    assert render_detection(dataclasses.replace(study, rows=no_detection)) == ""
-
-
-def test_claims_list_failures_and_warn_near_chance(study: Summary) -> None:
-    assert render_claims(study).endswith("Every checked direction reproduces (on mean UAR).")
-    failed = {**study.checks, "theta": Check("θ = 0.15 is the best threshold", "does not reproduce", "best is θ=0")}
-    text = render_claims(dataclasses.replace(study, checks=failed))
-    assert "- θ = 0.15 is the best threshold: **does not reproduce** (best is θ=0)." in text
-    assert "chance" not in text
-    near_chance = {k: dataclasses.replace(r, uar=Stats(20.0, 0.0, 3, [])) for k, r in study.rows.items()}
-    text = render_claims(dataclasses.replace(study, rows=near_chance))
-    assert "Every run is within two test clips of chance (14.3% UAR)" in text
-
-
-def test_the_block_is_the_sections_between_markers(study: Summary) -> None:
-    block = render_report(_only(study, "theta"))
+def test_the_block_and_the_csv(study: StudySummary) -> None:
+    block = render_report(study)
     assert block.startswith(BEGIN_MARKER + "\n## Ablation study") and block.endswith("\n" + END_MARKER)
-    assert "### Table 4" not in block and "### Fig. 3: NRM threshold θ" in block
-    assert check_lines(study, "nope") == ["", "Direction check: not checked (cells missing).", ""]
+    assert block.index("### Aligned preset") < block.index("### Wild preset") < block.index("### Does the effect")
+    rows = list(csv.DictReader(io.StringIO(runs_csv(study))))
+    aligned = [r for r in rows if r["preset"] == "aligned"]
+    assert len(aligned) == (19 + 3) * 2 and len(rows) == len(aligned) + (8 + 3) * 2 - 1
+    assert float(rows[0]["heldout_global_uar"]) >= 0
 
 
 def test_report_block_is_replaced_appended_or_refused(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ prompts ``dfew``, CMAM, NRM and the consistency losses on):
 - ``table5/a`` avgpool, ``table5/b`` transformer, ``table5/c`` cross_frame, ``table5/d`` hierarchical, everything
   else as the full model.
 - ``theta/<θ>`` for θ in 0, 0.1, 0.15, 0.2, 0.25 and ``snippets/<N>`` for N in 1, 2, 4, 8, full model otherwise.
+- ``nrm/zscore`` and ``nrm/none``: the full model trained with another NRM normalisation (``nrm_norm``; Eq. 9's
+  min-max is the default), issue 13 §2. The full model's runs are also evaluated with both at test time.
 
 The temporal model, N, CMAM, NRM and θ are model options (``model.options``); the consistency losses are the
 run-config switch ``loss.use_consistency``.
@@ -20,8 +22,13 @@ experiment is evaluated at that T. Training uses the recipe's frame count rounde
 have a positional embedding per frame, so they must see the same T in training and testing: they train on the
 evaluation T (16), which gives them 4x the frames per training clip of a and d (stated in the report).
 
+**Phases.** The full study runs, in this order, so that the most important results come first: (1) Tables 4 and 5
+on the aligned preset, (2) θ, N and the NRM variants on the aligned preset, (3) Tables 4 and 5 on the wild preset
+(training data and held-out set both wild). Seeds are the outer loop inside a phase.
+
 **Quick mode** (``--quick``): one seed (0), 8 epochs, ``eval.select=last`` (no validation carve-out; nothing is
-evaluated before the last epoch), T=16 evaluation kept: 14 trainings, about 15 minutes on the idle 2-core CPU.
+evaluated before the last epoch), T=16 evaluation kept, aligned preset only and without the ``nrm`` table: 14
+trainings, each evaluated on 140 held-out clips (20 per class), about 15 minutes on the idle 2-core CPU.
 Estimate: one quick run of the full model on the demo dataset (fold 1, 112 training clips) took 280 s while a
 pretraining job kept both cores busy, training at 3.2 clips/s against the demo's 24 clips/s on the idle machine,
 so ~45 s idle (37 s of training + model build and three test passes). The 4-frame runs cost 1 unit, N=8 (8 frames)
@@ -59,12 +66,22 @@ SNIPPETS: tuple[int, ...] = (1, 2, 4, 8)
 # The cells the full model fills, in the order the report looks for its noise-detection measures.
 FULL_MODEL_CELLS: tuple[str, ...] = ("table4/+CCR", "table5/d", "theta/0.15", "snippets/4")
 
+NRM_NORMS: tuple[str, ...] = ("zscore", "none")  # the trained variants besides Eq. 9's min-max
 TABLES: dict[str, str] = {
     "table4": "Table 4: components (baseline → +HVE → +ETP → +CCR)",
     "table5": "Table 5: temporal models",
     "theta": "Fig. 3: NRM threshold θ",
     "snippets": "Fig. 3: number of snippets N",
+    "nrm": "The NRM's normalisation (issue 13 §2; not in the paper)",
 }
+PRESETS: tuple[str, ...] = ("aligned", "wild")
+# (preset, tables) in the order the full study runs them; --quick runs only the first entry's preset, no "nrm".
+PHASES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("aligned", ("table4", "table5")),
+    ("aligned", ("theta", "snippets", "nrm")),
+    ("wild", ("table4", "table5")),
+)
+QUICK_TABLES: tuple[str, ...] = ("table4", "table5", "theta", "snippets")
 
 
 @dataclass(frozen=True)
@@ -110,7 +127,20 @@ def build_grid() -> list[Experiment]:
     ]
     grid += [Experiment("theta", f"{t:g}", AU_PROMPTS, _full(nrm_theta=t)) for t in THETAS]
     grid += [Experiment("snippets", str(n), AU_PROMPTS, _full(num_snippets=n)) for n in SNIPPETS]
+    grid += [Experiment("nrm", norm, AU_PROMPTS, _full(nrm_norm=norm)) for norm in NRM_NORMS]
     return grid
+
+
+def phase_plan(presets: Sequence[str], chosen: list[Experiment], quick: bool) -> list[tuple[str, list[Experiment]]]:
+    """(preset, experiments) in running order: the :data:`PHASES` restricted to ``presets`` and ``chosen``."""
+    plan = []
+    for preset, tables in PHASES:
+        if preset not in presets:
+            continue
+        exps = [e for e in chosen if e.table in tables and not (quick and e.table not in QUICK_TABLES)]
+        if exps:
+            plan.append((preset, exps))
+    return plan
 
 
 def select_experiments(grid: list[Experiment], patterns: Sequence[str] | None) -> list[Experiment]:

@@ -1,12 +1,12 @@
 """Run keys: a run is keyed by a hash of its resolved config (seed included) plus fingerprints of its inputs
 (the CLIP weights file, the list files, the dataset's ``meta.json``), so that identical configurations in
 different table cells train once per seed, and new weights or a regenerated dataset rerun the study. Code is not
-in the key: after a code change use a fresh ``--out-dir``.
+in the key: after a code change that changes the numbers, use a fresh ``--out-dir``.
 
-The key hashes every resolved config key, so a change to the run config's schema (keys added, moved or removed)
-changes every key. The package restructure did that (``model.pretrained``, ``loss.use_consistency``, ...): the
-committed records in ``docs/ablation`` carry keys of the old schema. They still load and render; a rerun of the
-study under the current code computes new keys and trains anew.
+The key hashes the config keys whose values differ from the run config's defaults (``TrainConfig()``), so a key
+added to the schema with a default that changes nothing (the engine gains options over time) leaves every key,
+and with it a long study's resumability, intact. The first study's records (``docs/ablation/v1``) carry keys
+of an older scheme; they still load, a rerun trains anew.
 """
 
 from __future__ import annotations
@@ -51,15 +51,21 @@ def input_fingerprint(cfg: TrainConfig) -> dict[str, str | None]:
     return prints
 
 
-def run_key(cfg: TrainConfig, fingerprint: dict[str, Any]) -> str:
-    """12 hex digits of the resolved config (volatile keys dropped) and the input fingerprint.
+def key_config(cfg: TrainConfig) -> dict[str, dict[str, Any]]:
+    """The part of ``cfg`` a run key hashes: per section, the keys whose values differ from the defaults, volatile
+    keys dropped."""
+    data, defaults = cfg.to_dict(), TrainConfig().to_dict()
+    out: dict[str, dict[str, Any]] = {}
+    for section, values in data.items():
+        skip = VOLATILE.get(section, ())
+        changed = {k: v for k, v in values.items() if k not in skip and defaults.get(section, {}).get(k, object()) != v}
+        if changed:
+            out[section] = changed
+    return out
 
-    Keys computed by this code differ from the keys of the committed study (docs/ablation): the resolved config
-    gained keys in the restructure (see the module docstring). Old records render as they are; a rerun trains.
-    """
-    data = cfg.to_dict()
-    for section, keys in VOLATILE.items():
-        for key in keys:
-            data[section].pop(key, None)
+
+def run_key(cfg: TrainConfig, fingerprint: dict[str, Any]) -> str:
+    """12 hex digits of the config's non-default values (volatile keys dropped) and the input fingerprint."""
+    data = key_config(cfg)
     payload = json.dumps({"config": data, "inputs": fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]

@@ -1,25 +1,30 @@
 """The NRM as a noise detector, scored against the synthetic generator's per-frame noise flags.
 
-For every run with the NRM on and N > 1, the selected model is run once more over the test split with the
-engine's predict (``snippets=True``). Each snippet is mapped to the frame indices the test sampler drew for it
-(T/N consecutive sampled frames); a snippet is *noisy* when more than half of those sampled frames carry a noise
-flag in the generator's ``annotations/<clip>.json``; a clip is noisy when any of its frames is flagged. Over the
-snippets of noisy clips: precision = erased∧noisy / erased, recall = erased∧noisy / noisy, and the noisy-snippet
-base rate (the precision of erasing at random); over clean clips: the erase rate (false alarms). Multi-view
-testing counts every view's snippets.
+Every run is evaluated once more after training (:mod:`dkclip.ablation.evaluation`); its per-snippet a*, keep
+flags and noise truth are stored (:mod:`dkclip.ablation.predictions`) and scored here. A snippet is *noisy* when
+more than half of the frames sampled for it carry a noise flag in the generator's ``annotations/<clip>.json``
+(its kind: the commonest kind among those frames); a clip is noisy when any of its frames is flagged.
+
+- :func:`detection_metrics` (the measures of the first study): over the snippets of noisy clips, precision =
+  erased∧noisy / erased, recall = erased∧noisy / noisy, and the noisy-snippet base rate (the precision of
+  erasing at random); over clean clips, the erase rate (false alarms). Multi-view testing counts every view.
+- :func:`kind_detection`, per noise kind k, one kind against the clean snippets of every clip: the share of
+  kind-k snippets erased (its recall), precision = erased kind-k / (erased kind-k + erased clean), the base rate
+  kind-k / (kind-k + clean), and the ROC-AUC of 1 − a* (kind-k positive, clean negative).
+- :func:`roc_auc`: the threshold-free ranking measure, the Mann-Whitney statistic with ties counted half, i.e.
+  the probability that a random noisy snippet has a lower a* than a random clean one. Over all snippets of all
+  clips it is exactly what sweeping one global θ over a* trades off (ignoring the rule that a clip's best snippet
+  is always kept).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..engine.config import TrainConfig
-from .records import DetectionCounts, NoiseDetection
+from .records import DetectionCounts, KindDetection, NoiseDetection
 
 logger = logging.getLogger(__name__)
 
@@ -67,50 +72,40 @@ def detection_metrics(erased: np.ndarray, noisy: np.ndarray, clip_noisy: np.ndar
     )
 
 
-def annotation_file(media_path: str, root: str | None) -> Path:
-    """``<dataset>/annotations/<clip_id>.json`` for ``frames/<clip_id>`` or ``videos/<clip_id>.mp4``."""
-    media = Path(media_path)
-    base = Path(root) if root else media.parent.parent
-    return base / "annotations" / f"{media.stem}.json"
-
-
-def measure_noise_detection(cfg: TrainConfig, run_dir: Path) -> NoiseDetection | None:
-    """Run the selected model of ``run_dir`` over the test split and score its erasures against the noise flags.
-
-    The test clips are preprocessed as the model's config says (its evaluation T included), the data location
-    and view count come from ``cfg``. None when the dataset has no generator annotations (not synthetic).
-    """
-    from ..engine.builders import eval_loader, resolve_amp, split_dataset
-    from ..engine.distributed import cleanup, init_distributed
-    from ..engine.inference import predict
-    from ..factory import load_model
-
-    if not cfg.data.test_list:
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """ROC-AUC of ``scores`` for ``positive`` (bool) against the rest; None without both classes. Ties count half
+    (average ranks), as sklearn's ``roc_auc_score``."""
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    positive = np.asarray(positive, dtype=bool).ravel()
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
         return None
-    info = init_distributed(cfg.run.device)
-    try:
-        model = load_model(run_dir).to(info.device)
-        n = model.config.num_snippets
-        dataset = split_dataset(cfg, cfg.data.test_list, "test", model.config, "data.test_list",
-                                num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops)
-        files = [annotation_file(r.path, cfg.data.root) for r in dataset.records]
-        missing = next((f for f in files if not f.is_file()), None)
-        if missing is not None:
-            logger.warning("no generator annotations for the test clips (e.g. %s): noise detection skipped", missing)
-            return None
-        amp_dtype, _ = resolve_amp(cfg.run.amp, info.device)
-        preds = predict(model, eval_loader(dataset, cfg, info), info, amp_dtype, snippets=True)
-    finally:
-        cleanup()
-    assert preds.kept is not None
-    erased, noisy, clip_noisy = [], [], []
-    for row, index in enumerate(preds.indices.tolist()):
-        rec = dataset.records[index]
-        flags = frame_noise_flags(json.loads(files[index].read_text()))
-        sampled = np.asarray(dataset.sampler(dataset.reader.count(rec.path)))  # (clips, T), deterministic in test
-        for view in range(preds.kept.shape[1]):
-            # Views are clip-major: view = clip * crops + crop, and crops share the clip's frames.
-            erased.append(~preds.kept[row, view].astype(bool))
-            noisy.append(snippet_noise(flags, sampled[view // cfg.eval.num_crops], n))
-            clip_noisy.append(bool(flags.any()))
-    return detection_metrics(np.array(erased), np.array(noisy), np.array(clip_noisy))
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(scores.size, dtype=np.float64)
+    # Average ranks (1-based) over runs of equal scores.
+    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
+    starts = np.concatenate([[0], boundaries])
+    ends = np.concatenate([boundaries, [scores.size]])
+    for a, b in zip(starts, ends, strict=True):
+        ranks[order[a:b]] = (a + b + 1) / 2.0
+    u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def kind_detection(kind: str, erased: np.ndarray, scores: np.ndarray, kinds: np.ndarray) -> KindDetection:
+    """Kind ``kind`` against the clean snippets: ``erased`` (bool), ``scores`` (a*), ``kinds`` (str, "" clean),
+    all of one shape (every snippet slot of every clip view)."""
+    erased = np.asarray(erased, dtype=bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    kinds = np.asarray(kinds).ravel()
+    pos, neg = kinds == kind, kinds == ""
+    tp, fp = int((erased & pos).sum()), int((erased & neg).sum())
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    both = pos | neg
+    return KindDetection(
+        kind=kind, snippets=n_pos, erased=tp, erase_rate=tp / n_pos if n_pos else None,
+        precision=tp / (tp + fp) if tp + fp else None,
+        base_rate=n_pos / (n_pos + n_neg) if n_pos + n_neg else None,
+        auc=roc_auc(1.0 - scores[both], pos[both]))

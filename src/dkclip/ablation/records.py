@@ -1,17 +1,18 @@
 """Typed records of the study, each with a JSON round trip (``to_dict`` / ``from_dict``).
 
-- :class:`RunRecord`: one finished training (``results/<key>.json``), with every head's test UAR/WAR (fractions)
-  and its :class:`NoiseDetection` (fractions, None where undefined).
-- :class:`Row`: one table cell (an experiment) over seeds: :class:`Stats` of UAR/WAR (percentage points) and,
-  for NRM runs, :class:`DetectionStats`.
-- :class:`Check`: one direction check (claim, verdict, detail).
-- :class:`Setting` (with :class:`DatasetFacts`): what the report's setting paragraph states.
-- :class:`Summary`: all of the above, written as ``ablation.json``.
+- :class:`RunRecord`: one finished training (``<preset>/results/<key>.json``) with the trainer's test UAR/WAR
+  on the fold's test split (fractions) and one :class:`SetEvaluation` per test set (held-out, fold, test-time NRM
+  variants): head scores, :class:`NoiseDetection`, :class:`KindDetection` per noise kind, the noise ROC-AUC and
+  the file of per-clip predictions.
+- :class:`Stats` and :class:`DetectionStats`: mean ± std over seeds (percentage points).
+- :class:`DatasetFacts`: what a synthetic dataset's ``meta.json`` says.
 
-Format history: records written before the package restructure (the committed study in ``docs/ablation``) keep
+The study's summary (cells, claims, the setting) is :mod:`dkclip.ablation.study`.
+
+Format history: records written before the package restructure (the first study, ``docs/ablation/v1``) keep
 the consistency switch inside the model options (``model_options.use_consistency``; it is the run-config key
-``loss.use_consistency`` now) and name the weights only as ``clip_weights``. ``from_dict`` reads both formats;
-``to_dict`` writes the current one.
+``loss.use_consistency`` now), name the weights only as ``clip_weights`` and have no evaluations (only the
+noise detection on the fold's test split). ``from_dict`` reads both formats; ``to_dict`` writes the current one.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ class Knobs:
     use_nrm: bool
     nrm_theta: float
     use_consistency: bool  # a training switch (loss.use_consistency), not a model option
+    nrm_norm: str = "minmax"  # the NRM's per-clip normalisation (Eq. 9: min-max)
 
     def model_options(self) -> dict[str, Any]:
         """The ``model.options`` these knobs set (everything but the consistency switch)."""
         return {"temporal": self.temporal, "num_snippets": self.num_snippets, "use_cmam": self.use_cmam,
-                "use_nrm": self.use_nrm, "nrm_theta": self.nrm_theta}
+                "use_nrm": self.use_nrm, "nrm_theta": self.nrm_theta, "nrm_norm": self.nrm_norm}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,7 +61,8 @@ class Knobs:
     def from_dict(cls, data: dict[str, Any]) -> Knobs:
         return cls(temporal=str(data["temporal"]), num_snippets=int(data["num_snippets"]),
                    use_cmam=bool(data["use_cmam"]), use_nrm=bool(data["use_nrm"]),
-                   nrm_theta=float(data["nrm_theta"]), use_consistency=bool(data["use_consistency"]))
+                   nrm_theta=float(data["nrm_theta"]), use_consistency=bool(data["use_consistency"]),
+                   nrm_norm=str(data.get("nrm_norm", "minmax")))
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,65 @@ class NoiseDetection:
 
 
 @dataclass(frozen=True)
+class KindDetection:
+    """One noise kind against the clean snippets (see :func:`dkclip.ablation.noise.kind_detection`)."""
+
+    kind: str
+    snippets: int  # noisy snippets of this kind
+    erased: int  # of them erased
+    erase_rate: float | None  # erased / snippets (the kind's recall)
+    precision: float | None  # erased of this kind / (erased of this kind + erased clean snippets)
+    base_rate: float | None  # snippets of this kind / (those + clean snippets)
+    auc: float | None  # ROC-AUC of 1 - a*, this kind vs clean
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> KindDetection:
+        return cls(kind=str(data["kind"]), snippets=int(data["snippets"]), erased=int(data["erased"]),
+                   erase_rate=_opt_float(data.get("erase_rate")), precision=_opt_float(data.get("precision")),
+                   base_rate=_opt_float(data.get("base_rate")), auc=_opt_float(data.get("auc")))
+
+
+@dataclass(frozen=True)
+class SetEvaluation:
+    """A run's selected model on one test set (optionally with a test-time NRM normalisation): the head scores,
+    the NRM as a noise detector, and the file with the per-clip predictions (relative to the records folder)."""
+
+    name: str  # "heldout", "fold", or "heldout@nrm_norm=none" (a test-time variant)
+    test_set: str  # "heldout" or "fold"
+    variant: str | None  # test-time nrm_norm, None for the model as trained
+    list_file: str
+    digest: str  # of the list file and the dataset's meta.json: a new test set is evaluated anew
+    num_clips: int
+    heads: dict[str, HeadScore]
+    detection: NoiseDetection | None  # None when the model has no NRM or N = 1, or the data no noise flags
+    auc: float | None  # ROC-AUC of 1 - a*, noisy vs clean snippets (None for N = 1 or without flags)
+    by_kind: dict[str, KindDetection]
+    predictions: str  # e.g. predictions/<key>.heldout.csv.gz
+    wall_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "test_set": self.test_set, "variant": self.variant, "list_file": self.list_file,
+                "digest": self.digest, "num_clips": self.num_clips,
+                "heads": {h: s.to_dict() for h, s in self.heads.items()},
+                "detection": None if self.detection is None else self.detection.to_dict(), "auc": self.auc,
+                "by_kind": {k: d.to_dict() for k, d in self.by_kind.items()}, "predictions": self.predictions,
+                "wall_s": self.wall_s}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SetEvaluation:
+        det = data.get("detection")
+        return cls(name=str(data["name"]), test_set=str(data["test_set"]), variant=data.get("variant"),
+                   list_file=str(data["list_file"]), digest=str(data["digest"]), num_clips=int(data["num_clips"]),
+                   heads={h: HeadScore.from_dict(v) for h, v in data["heads"].items()},
+                   detection=None if det is None else NoiseDetection.from_dict(det), auc=_opt_float(data.get("auc")),
+                   by_kind={k: KindDetection.from_dict(v) for k, v in data.get("by_kind", {}).items()},
+                   predictions=str(data["predictions"]), wall_s=float(data.get("wall_s", 0.0)))
+
+
+@dataclass(frozen=True)
 class RunRecord:
     """One finished training and its measurements (``results/<key>.json``)."""
 
@@ -137,9 +199,12 @@ class RunRecord:
     selection_note: str | None
     num_test_clips: int | None
     heads: dict[str, HeadScore]
-    noise_detection: NoiseDetection | None
+    noise_detection: NoiseDetection | None  # the first study's measure on the fold's test split (older records)
     wall_s: float
     finished: str  # ISO time
+    preset: str = "aligned"
+    evaluations: dict[str, SetEvaluation] = dataclasses.field(default_factory=dict)
+    train_wall_s: float | None = None  # training alone (None: trained in an earlier invocation or unknown)
 
     @property
     def reported(self) -> HeadScore:
@@ -153,7 +218,8 @@ class RunRecord:
             "reported_head": self.reported_head, "selection_note": self.selection_note,
             "num_test_clips": self.num_test_clips, "heads": {h: s.to_dict() for h, s in self.heads.items()},
             "noise_detection": None if self.noise_detection is None else self.noise_detection.to_dict(),
-            "wall_s": self.wall_s, "finished": self.finished,
+            "wall_s": self.wall_s, "finished": self.finished, "preset": self.preset,
+            "evaluations": {k: e.to_dict() for k, e in self.evaluations.items()}, "train_wall_s": self.train_wall_s,
         }
 
     @classmethod
@@ -171,7 +237,9 @@ class RunRecord:
             num_test_clips=_opt_int(data.get("num_test_clips")),
             heads={h: HeadScore.from_dict(s) for h, s in data["heads"].items()},
             noise_detection=None if detection is None else NoiseDetection.from_dict(detection),
-            wall_s=float(data["wall_s"]), finished=str(data["finished"]),
+            wall_s=float(data["wall_s"]), finished=str(data["finished"]), preset=str(data.get("preset", "aligned")),
+            evaluations={k: SetEvaluation.from_dict(e) for k, e in data.get("evaluations", {}).items()},
+            train_wall_s=_opt_float(data.get("train_wall_s")),
         )
 
 
@@ -228,55 +296,6 @@ class DetectionStats:
 
 
 @dataclass(frozen=True)
-class Row:
-    """One table cell: an experiment over the seeds (``keys[i]`` is seed i's run)."""
-
-    table: str
-    name: str
-    prompts: str
-    options: Knobs
-    train_frames: int
-    eval_frames: int | None
-    keys: list[str]
-    uar: Stats
-    war: Stats
-    detection: DetectionStats | None
-
-    @property
-    def id(self) -> str:
-        return f"{self.table}/{self.name}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "name": self.name, "prompts": self.prompts, "options": self.options.to_dict(),
-                "train_frames": self.train_frames, "eval_frames": self.eval_frames, "keys": list(self.keys),
-                "uar": self.uar.to_dict(), "war": self.war.to_dict(),
-                "detection": None if self.detection is None else self.detection.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Row:
-        detection = data.get("detection")
-        return cls(table=str(data["table"]), name=str(data["name"]), prompts=str(data["prompts"]),
-                   options=Knobs.from_dict(data["options"]), train_frames=int(data["train_frames"]),
-                   eval_frames=_opt_int(data.get("eval_frames")), keys=[str(k) for k in data["keys"]],
-                   uar=Stats.from_dict(data["uar"]), war=Stats.from_dict(data["war"]),
-                   detection=None if detection is None else DetectionStats.from_dict(detection))
-
-
-@dataclass(frozen=True)
-class Check:
-    claim: str
-    verdict: str
-    detail: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"claim": self.claim, "verdict": self.verdict, "detail": self.detail}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Check:
-        return cls(claim=str(data["claim"]), verdict=str(data["verdict"]), detail=str(data["detail"]))
-
-
-@dataclass(frozen=True)
 class DatasetFacts:
     """From the synthetic dataset's ``meta.json`` (each None when the file does not say)."""
 
@@ -296,82 +315,3 @@ class DatasetFacts:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DatasetFacts:
         return cls(**{f.name: data.get(f.name) for f in dataclasses.fields(cls)})
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What the report's setting paragraph states."""
-
-    mode: str  # quick or full
-    base_config: str
-    data_root: str | None
-    fold: int | None
-    seeds: list[int]
-    overrides: list[str]
-    model: str
-    pretrained: str | None  # model.pretrained (a registered weights tag); None in records before the restructure
-    clip_weights: str | None  # model.clip_weights
-    epochs: int
-    selection: str
-    reported_head: str
-    selection_note: str | None
-    num_test_clips: int
-    dataset: DatasetFacts | None
-    distinct_runs: int
-    table_cells: int
-    compute_s: float
-    wall_s: float
-    machine: str
-    date: str
-    tolerance_points: float  # one test clip's worth of UAR
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["dataset"] = None if self.dataset is None else self.dataset.to_dict()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Setting:
-        dataset = data.get("dataset")
-        return cls(
-            mode=str(data["mode"]), base_config=str(data["base_config"]), data_root=data.get("data_root"),
-            fold=_opt_int(data.get("fold")), seeds=[int(s) for s in data["seeds"]],
-            overrides=[str(o) for o in data.get("overrides", [])], model=str(data["model"]),
-            pretrained=data.get("pretrained"), clip_weights=data.get("clip_weights"), epochs=int(data["epochs"]),
-            selection=str(data["selection"]), reported_head=str(data.get("reported_head") or "global"),
-            selection_note=data.get("selection_note"), num_test_clips=int(data.get("num_test_clips") or 0),
-            dataset=None if dataset is None else DatasetFacts.from_dict(dataset),
-            distinct_runs=int(data["distinct_runs"]), table_cells=int(data["table_cells"]),
-            compute_s=float(data["compute_s"]), wall_s=float(data["wall_s"]), machine=str(data["machine"]),
-            date=str(data["date"]), tolerance_points=float(data["tolerance_points"]),
-        )
-
-
-@dataclass(frozen=True)
-class Summary:
-    """The whole study: ``ablation.json``. ``rows`` and ``runs`` keep the grid's and the run order."""
-
-    setting: Setting
-    rows: dict[str, Row]
-    checks: dict[str, Check]
-    runs: dict[str, RunRecord]
-
-    def rows_of(self, table: str) -> list[Row]:
-        return [r for r in self.rows.values() if r.table == table]
-
-    def aliases(self, exp_id: str) -> list[str]:
-        """The other cells filled by the same runs as ``exp_id``."""
-        keys = self.rows[exp_id].keys
-        return [k for k, r in self.rows.items() if r.keys == keys and k != exp_id]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"setting": self.setting.to_dict(), "rows": {k: r.to_dict() for k, r in self.rows.items()},
-                "checks": {k: c.to_dict() for k, c in self.checks.items()},
-                "runs": {k: r.to_dict() for k, r in self.runs.items()}}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Summary:
-        return cls(setting=Setting.from_dict(data["setting"]),
-                   rows={k: Row.from_dict(r) for k, r in data["rows"].items()},
-                   checks={k: Check.from_dict(c) for k, c in data["checks"].items()},
-                   runs={k: RunRecord.from_dict(r) for k, r in data["runs"].items()})

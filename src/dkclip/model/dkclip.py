@@ -172,7 +172,7 @@ class DKClip(nn.Module):
         else:
             video_feat = frame_feats.mean(dim=1)
 
-        scores = snippet_scores(video_feat, snippets, self.logit_scale, cfg.nrm_eps)
+        scores = snippet_scores(video_feat, snippets, self.logit_scale, cfg.nrm_eps, cfg.nrm_norm)
         # Without the NRM nothing is erased; a* still weights the local fusion.
         kept = keep_mask(scores.detach(), cfg.nrm_theta) if cfg.use_nrm else torch.ones_like(scores, dtype=torch.bool)
 

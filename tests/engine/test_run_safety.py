@@ -258,3 +258,20 @@ def test_validation_and_test_splits_are_checked_before_training(synth_root: Path
     refused("overlap", r"data\.test_list shares 1 of its 22 clips with the training split",
             data={"test_list": _list(tmp_path / "test.txt", [*(synth_root / "set_1_test.txt").read_text()
                                                               .splitlines(), lines[3]])})
+
+
+def test_cv_stopped_by_sigterm_says_how_to_continue(synth_root: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import dkclip.tasks.cross_validation as cv
+    from dkclip.engine.trainer import TrainingStopped
+
+    def stopped(cfg: object, **kwargs: object) -> None:
+        raise TrainingStopped("stopped by SIGTERM at optimiser step 3; a resumable checkpoint is in x/last.pt",
+                              hint="continue with dkclip train --resume x")
+
+    monkeypatch.setattr(cv, "train", stopped)
+    cfg = config_from_dict(tiny_config(synth_root, tmp_path, data={
+        "train_list": str(synth_root / "set_{fold}_train.txt"), "test_list": str(synth_root / "set_{fold}_test.txt")}))
+    with pytest.raises(TrainingStopped, match=r"^fold 1: stopped by SIGTERM at optimiser step 3") as info:
+        run_cv(cfg, [1, 2], "cv")
+    assert info.value.exit_code == 143 and "run the same dkclip cv command again" in info.value.hint

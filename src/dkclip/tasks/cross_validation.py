@@ -20,7 +20,7 @@ import numpy as np
 from ..data.annotations import VideoRecord, load_annotations
 from ..data.errors import AnnotationError
 from ..engine.config import TrainConfig
-from ..engine.trainer import train
+from ..engine.trainer import TrainingStopped, train
 from ..errors import ConfigError
 from ..fileio import atomic_write_text
 from ..prompts import resolve_prompts
@@ -117,7 +117,11 @@ def run_cv(cfg: TrainConfig, folds: list[int], name: str) -> dict[str, Any]:
         result_file = run_dir / "results.json"
         if not result_file.is_file():
             resume = run_dir if (run_dir / "last.pt").is_file() else None
-            train(fold_cfg, config_name=name, resume=resume)
+            try:
+                train(fold_cfg, config_name=name, resume=resume)
+            except TrainingStopped as exc:
+                raise TrainingStopped(f"fold {fold}: {exc}", hint="run the same dkclip cv command again: finished "
+                                      "folds are kept and this one resumes") from None
         results[fold] = json.loads(result_file.read_text())
     out_dir = Path(cfg.run.output_dir) / f"{name}-cv"
     table = cv_table(results, cfg.eval.head)

@@ -177,8 +177,8 @@ def score_scene(truth: dict[str, Any], frames: Any, windows: Any, class_names: S
         s.windows += 1
         centre = (float(w.start_time) + float(w.end_time)) / 2
         frame = int(np.clip(np.searchsorted(times, centre + 1e-6, side="right") - 1, 0, len(times) - 1))
-        face = owner.get((frame, int(w.face_id)))
-        label = labels.get((frame, face)) if face is not None else None
+        on = owner.get((frame, int(w.face_id)))
+        label = labels.get((frame, on)) if on is not None else None
         if label is None or label not in to_model:
             s.windows_on_no_face += 1
             continue

@@ -16,10 +16,9 @@ and the whole prediction (file open to result tables). Each is printed in wall-c
 seconds of the process (on a shared machine the wall clock includes waiting for the CPU; the CPU time is what
 the work costs), and as the multiple of real time it allows (video seconds / processing seconds: 2.0× means a
 minute of video in 30 s; the stages run one after the other, so the whole is about the inverse of the sum of
-the inverses). Peak memory is
-the child process's peak RSS; the same model runs on the ``--seconds`` video and on the ``--long-seconds``
-one, whose peak must be the same if decoding streams. dkclip-tiny uses the shipped weights; the others are
-randomly initialised (speed does not depend on the weights).
+the inverses). Peak memory is the child process's peak RSS; the same model runs on the ``--seconds`` video and
+on the ``--long-seconds`` one, whose peak must be the same if decoding streams. dkclip-tiny uses the shipped
+weights; the others are randomly initialised (speed does not depend on the weights).
 
 Goal (issue 10): dkclip-tiny end to end at least 1.0× real time on the 2-core CPU; memory flat in video length.
 """

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .config import DKClipConfig
     from .errors import DKClipError
     from .factory import create_model, create_model_and_transforms, create_model_from_config, load_model, save_model
+    from .model.au_evidence import AUEvidence, AUScores, au_scores
     from .model.dkclip import DKClip, DKClipOutput
     from .pretrained import list_pretrained
     from .prompts import list_prompt_sets, resolve_prompts
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 # ``dkclip`` (and so ``dkclip --help``) does not load torch.
 _LAZY: dict[str, str] = {
     "losses": ".losses",
+    **dict.fromkeys(("AUEvidence", "AUScores", "au_scores"), ".model.au_evidence"),
     "DKClipConfig": ".config",
     "DKClipError": ".errors",
     **dict.fromkeys(("create_model", "create_model_and_transforms", "create_model_from_config", "load_model",
@@ -50,10 +52,13 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "AUEvidence",
+    "AUScores",
     "DKClip",
     "DKClipConfig",
     "DKClipError",
     "DKClipOutput",
+    "au_scores",
     "create_model",
     "create_model_and_transforms",
     "create_model_from_config",

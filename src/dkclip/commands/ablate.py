@@ -40,6 +40,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "'-' writes none")
     p.add_argument("--report-only", action="store_true",
                    help="train and evaluate nothing: summarise the recorded runs (missing cells are listed)")
+    p.add_argument("--au-evidence", action="store_true",
+                   help="train nothing: measure the action-unit evidence (dkclip.model.au_evidence) on the aligned "
+                        "held-out set for the shipped CLIP and the recorded full model of the first seed; writes "
+                        "<records-dir>/au_evidence.json and the au-evidence block of --report")
     p.add_argument("--config", default="synthetic_tiny", help="base recipe (default synthetic_tiny)")
     p.add_argument("--experiments", nargs="+", default=None, metavar="NAME",
                    help="run only these: ids (table4/+HVE), tables (theta) or globs (table5/*)")
@@ -93,9 +97,45 @@ def run(args: argparse.Namespace) -> int:
             command = spec.command() if standard else f"a custom dataset in {held_root}"
             parts[preset] = StudyPart(preset, cfg, [], test_sets, command)
         parts[preset].phases.append(exps)
+    if args.au_evidence:
+        return run_au_evidence(args, parts, seeds, out_dir)
     setting = AblationSetting(mode="quick" if args.quick else "full", base_config=args.config,
                               data_root=str(args.data), fold=args.fold, seeds=seeds,
                               extra_overrides=list(args.overrides))
     run_study(list(parts.values()), setting, out_dir, args.records_dir, None if args.report == "-" else args.report,
               report_only=args.report_only)
+    return 0
+
+
+def run_au_evidence(args: argparse.Namespace, parts: dict, seeds: list[int], out_dir: Path) -> int:
+    """``--au-evidence``: the shipped CLIP and the full model (first seed, aligned preset) on the held-out set."""
+    from ..ablation.au_study import BEGIN_MARKER, END_MARKER, render_au_study, run_au_study
+    from ..ablation.grid import build_grid, experiment_config, select_experiments
+    from ..ablation.keys import input_fingerprint, run_key
+    from ..errors import UsageError
+    from ..fileio import atomic_write_text
+
+    part = parts.get("aligned")
+    if part is None:
+        raise UsageError("--au-evidence needs the aligned preset")
+    full = select_experiments(build_grid(), ["table4/+CCR"])[0]
+    key = run_key(experiment_config(part.base, full, seeds[0]), input_fingerprint(part.base))
+    run_dir = out_dir / "aligned" / "runs" / key
+    if not (run_dir / "best").is_dir():
+        raise UsageError(f"the full model of seed {seeds[0]} has no kept weights in {run_dir} yet",
+                         hint="run (or let finish) its training first: dkclip ablate with the same --out-dir")
+    held = next(t for t in part.test_sets if t.name == "heldout")
+    records = Path(args.records_dir) if args.records_dir else out_dir
+    result = run_au_study({"shipped CLIP": "shipped", "fine-tuned": run_dir / "best"}, held.list_file, held.root,
+                          records / "au_evidence.json")
+    block = render_au_study(result)
+    print(block)
+    if args.report != "-":
+        report = Path(args.report)
+        text = report.read_text() if report.is_file() else ""
+        begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
+        if begin < 0 or end < begin:
+            raise UsageError(f"{report} has no {BEGIN_MARKER} ... {END_MARKER} block; add the markers where the "
+                             "table should go")
+        atomic_write_text(report, text[:begin] + block + text[end + len(END_MARKER):])
     return 0

@@ -56,6 +56,15 @@ def make_video(path: Path, seconds: float, seed: int = 0) -> Path:
     return path
 
 
+RSS_EVERY = 30.0  # seconds of video between two samples of the resident memory
+
+
+def current_rss_mib() -> float:
+    """This process's resident memory now (Linux), in MiB."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 class Clock:
     """Accumulates the wall time and the process CPU time spent inside wrapped calls."""
 
@@ -123,11 +132,14 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
                     decode.stop(started)
                     return
                 decode.stop(started)
+                if frame.time >= len(rss_samples) * RSS_EVERY:
+                    rss_samples.append(round(current_rss_mib()))
                 yield frame
 
         def close(self) -> None:
             self.inner.close()
 
+    rss_samples: list[int] = []  # RSS when the video reaches 0, 30, 60, ... s
     everything = Clock()
     started = everything.start()
     with open_source(args.video) as src:
@@ -145,7 +157,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             "cpu": {"decode": decode.cpu, "detect": detect.cpu, "track_crop": rest_cpu, "model_s": run_model.cpu,
                     "whole": everything.cpu},
             "load_average": os.getloadavg()[0],
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mib_every_30s": rss_samples}
 
 
 def run_child(video: Path, model: str, threads: int, min_face_size: int | None = None) -> dict[str, Any]:
@@ -213,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"peak RSS {long['video_seconds']:.0f} s / {short['video_seconds']:.0f} s of video: "
               f"{long['peak_rss_mib']:.0f} / {short['peak_rss_mib']:.0f} MiB = "
               f"{long['peak_rss_mib'] / short['peak_rss_mib']:.3f}")
+        print(f"RSS every 30 s of the {long['video_seconds']:.0f} s video (MiB): {long['rss_mib_every_30s']}")
     print(f"load average during the run: {os.getloadavg()[0]:.2f} (1 min)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")

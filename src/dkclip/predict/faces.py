@@ -71,8 +71,15 @@ class MTCNNDetector:
     1800 frames, 2504 fully visible face views without occluder, blur or darkness), 21 scikit-image photos and
     the 200 LFW patches (100 faces, 100 non-faces) shipped with scikit-image:
 
-    * ``min_face_size=20``: the pyramid's smallest face; faces under it are not found at all (32 is about 35 %
-      faster but loses every face under 30 px, and 2 of the 100 upscaled LFW faces);
+    * ``min_face_size=20`` (:data:`DEFAULT_MIN_FACE_SIZE`): the pyramid's smallest face; faces under it are not
+      found at all. Measured for ``dkclip predict`` (640×360 scenes, one thread, 2026-11-29): on scenes with
+      18–72 px faces, 88 / 63 / 47 % of the fully visible clean face views are found at 20 / 30 / 40 px (only
+      faces under 22 px are missed at 20), on the standard scenes (79–162 px faces) 100 / 99 / 99.5 %; MTCNN
+      costs 41 / 30 / 25 ms of CPU per frame, and dkclip-tiny runs end to end at 2.4× / 3.6× real time at
+      20 / 40 px (CPU time, ``benchmarks/predict_speed.py``). Both are faster than real time, so the default
+      keeps the small faces; 40 is the faster choice when every face is large. (32 also loses 2 of the 100
+      upscaled LFW faces.) Batching frames through MTCNN saves nothing on the CPU (±5 %), so detection frames
+      are detected as they arrive;
     * ``threshold=0.8`` (MTCNN's own last stage accepts 0.7): scene recall at IoU ≥ 0.5 is 97.5 / 97.1 / 96.7 /
       95.7 % at 0.7 / 0.8 / 0.85 / 0.9, with 2 / 2 / 2 / 1 false detections in the 1800 frames (each a small box
       on part of a face), and no false detection at 0.8 on the photos or the non-face patches that 0.9 avoids;

@@ -168,6 +168,7 @@ def execute_run(run: PlannedRun, out_dir: Path, records_dir: Path, test_sets: Se
     cfg = copy.deepcopy(run.cfg)
     cfg.run.output_dir = str(out_dir / "runs")
     cfg.run.name = run.key
+    _absolute_paths(cfg)  # the trainer records absolute paths; a resume must request the same ones
     run_dir = out_dir / "runs" / run.key
     path = result_file(records_dir, run.key)
     previous = load_record(path) if path.is_file() else None
@@ -206,6 +207,16 @@ def execute_run(run: PlannedRun, out_dir: Path, records_dir: Path, test_sets: Se
     if (run_dir / "best").is_dir() and (run_dir / "last.pt").is_file():
         (run_dir / "last.pt").unlink()  # the optimiser state is not needed once the run is recorded
     return record
+
+
+def _absolute_paths(cfg: TrainConfig) -> None:
+    """Resolve the data and output paths of ``cfg`` in place (the run key was computed before, from the paths as
+    given)."""
+    for attr in ("root", "train_list", "test_list", "val_list"):
+        value = getattr(cfg.data, attr)
+        if value:
+            setattr(cfg.data, attr, str(Path(value).resolve()))
+    cfg.run.output_dir = str(Path(cfg.run.output_dir).resolve())
 
 
 def write_outputs(summary: StudySummary, records_dir: Path, report: str | Path | None) -> str:

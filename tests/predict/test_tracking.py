@@ -96,3 +96,16 @@ def test_builder_keeps_only_the_frames_it_may_still_need() -> None:
         needed.append(i - builder.oldest_needed())
     assert max(needed) <= 8  # frames held: at most the bridged gap
     assert len(builder._times) <= 9
+
+
+def test_a_face_missed_while_it_moves_or_stops_keeps_its_id() -> None:
+    # 30 fps, detection every 5th frame, a 40 px face walking 6 px a frame; the detector misses it for 0.8 s.
+    times = [i / 30 for i in range(60)]
+    walking = {i: ([] if 15 < i < 40 else [det(6 * i, 50, 40)]) for i in range(0, 60, 5)}
+    tracks = track_frames(times, walking, Tracker(max_gap=1.0))
+    assert list(tracks) == [1] and len(tracks[1]) == 56  # found again where it went, 150 px (4 faces) further
+    # the same miss, but the face stopped where it was last seen
+    stopping = {i: ([] if 15 < i < 40 else [det(6 * min(i, 15), 50, 40)]) for i in range(0, 60, 5)}
+    assert list(track_frames(times, stopping, Tracker(max_gap=1.0))) == [1]
+    # a miss longer than max_gap ends the track
+    assert sorted(track_frames(times, walking, Tracker(max_gap=0.5))) == [1, 2]

@@ -54,7 +54,9 @@ HEADS = ("global", "local", "fused")
 DEFAULT_WINDOW = 2.0
 DEFAULT_STRIDE = 1.0
 DEFAULT_DETECT_EVERY = 5
-DEFAULT_MAX_GAP = 0.5
+# Detection misses bridged (s): MTCNN loses synthetic faces for up to ~0.8 s in dark or unusual frames
+# (benchmarks/predict_quality.py: at 0.5 s, 2 of 66 faces that never cross changed id; see docs/results-synthetic.md).
+DEFAULT_MAX_GAP = 1.0
 
 WindowCallback = Callable[[WindowResult, SourceInfo], None]
 
@@ -182,12 +184,12 @@ class Predictor:
             everything else 2.8 ms, so detecting on every frame runs at 55 frames/s, every 5th at 160 and every
             10th at 230. At k=5 detection costs about as much as the rest (the knee), the interpolated box
             centre stays within 1.2% (median) / 4% (95th percentile) of the face size from per-frame
-            detection, a new face is picked up within 0.2 s, and two missed detections in a row are still
-            bridged within ``max_gap`` (k=10 would allow one). Ignored (1) for ``detector="none"``.
+            detection, and a new face is picked up within 0.2 s. Ignored (1) for ``detector="none"``.
         head: ``"global"`` (the paper's), ``"local"`` (NRM-fused snippets) or ``"fused"`` (their mean).
         align: rotate crops so the eyes are level (needs detector landmarks).
         crop_scale: crop side over the detector box's long side (1.3: DFEW-like framing, see crops.py).
-        max_gap: a track missing for longer than this (s) ends; shorter misses are bridged.
+        max_gap: a track missing for longer than this (s) ends; shorter misses are bridged (1 s: see
+            :data:`DEFAULT_MAX_GAP`).
         min_track: tracks shorter than this (s; default one window) are dropped.
         batch_size: windows per forward pass.
         fps: frame rate of frame folders and images (default 25).

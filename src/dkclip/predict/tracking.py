@@ -52,7 +52,10 @@ class Track:
         return self.detections[-1]
 
     def predict(self, time: float) -> np.ndarray:
-        """The box expected at ``time``: constant velocity from the last two detections (the last box if one)."""
+        """The box expected at ``time``: constant velocity from the last two detections (the last box if one),
+        over the whole time since the last detection (at most the tracker's ``max_gap`` plus one detection
+        interval, since a track missing longer has ended): a face that keeps walking while the detector misses
+        it is found where it went. The tracker also matches against the last box, for a face that stopped."""
         last = self.last
         if len(self.detections) < 2:
             return last.box
@@ -60,10 +63,7 @@ class Track:
         dt = last.time - prev.time
         if dt <= 0:
             return last.box
-        # Velocity of the box corners; the extrapolation horizon is capped at one detection interval, so a
-        # long miss does not fling the prediction across the frame.
-        horizon = min(time - last.time, dt)
-        return last.box + (last.box - prev.box) * (horizon / dt)
+        return last.box + (last.box - prev.box) * ((time - last.time) / dt)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -144,8 +144,12 @@ class Tracker:
                              None if d.landmarks is None else np.asarray(d.landmarks, dtype=np.float64))
                   for d in detections]
         predicted = np.array([t.predict(time) for t in self.alive]).reshape(-1, 4)
+        last = np.array([t.last.box for t in self.alive]).reshape(-1, 4)
         boxes = np.array([p.box for p in points]).reshape(-1, 4)
-        pairs = greedy_match(match_scores(predicted, boxes, self.iou_threshold, self.max_center_distance))
+        # The better of the two guesses: where the face was going, or where it was last seen.
+        scores = np.maximum(match_scores(predicted, boxes, self.iou_threshold, self.max_center_distance),
+                            match_scores(last, boxes, self.iou_threshold, self.max_center_distance))
+        pairs = greedy_match(scores)
         matched_tracks = set()
         matched_dets = set()
         for r, c in pairs:

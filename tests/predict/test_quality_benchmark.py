@@ -100,3 +100,14 @@ def test_crossing_faces_are_those_whose_boxes_overlap() -> None:
     assert b.crossing_faces(truth) == set()
     truth["frames"][3]["faces"][1]["box"] = [45.0, 10.0, 85.0, 60.0]
     assert b.crossing_faces(truth) == {0, 1}
+
+
+def test_reframe_inverts_the_measured_framing() -> None:
+    b = _bench()
+    truth = np.array([100.0, 50.0, 160.0, 130.0])  # 60 x 80
+    detected = np.array([108.0, 44.0, 156.0, 116.0])  # narrower, shorter, a little higher
+    framing = b.framing_of(truth, detected)
+    assert np.allclose(framing, ((132 - 130) / 80, (80 - 90) / 80, 72 / 80))
+    moved = b.reframe(truth, framing)
+    assert np.allclose(((moved[0] + moved[2]) / 2, (moved[1] + moved[3]) / 2), (132, 80))
+    assert np.isclose(max(moved[2] - moved[0], moved[3] - moved[1]), 72)

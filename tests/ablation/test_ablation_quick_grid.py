@@ -111,7 +111,7 @@ def test_quick_grid_runs_once_per_config_resumes_and_writes_the_report(
     assert [r[0] for r in _table(block, "Table 4")] == ["baseline", "+HVE", "+ETP",
                                                         "+CCR (= table5/d, theta/0.15, snippets/4)"]
     verdicts = re.findall(r"\| \*\*([^*]+)\*\* \|", block)
-    assert len(verdicts) == 3 + 1 + 4 + 3 + 2 and set(verdicts) <= VERDICTS
+    assert len(verdicts) == 3 + 3 + 4 + 3 + 2 and set(verdicts) <= VERDICTS  # claims: T4, T5, θ, N, NRM
     assert "### Missing cells\n\nNone" in block
 
     # A rerun skips every finished run and replaces the block instead of appending a second one.

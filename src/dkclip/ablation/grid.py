@@ -28,7 +28,9 @@ on the aligned preset, (2) θ, N and the NRM variants on the aligned preset, (3)
 
 **Quick mode** (``--quick``): one seed (0), 8 epochs, ``eval.select=last`` (no validation carve-out; nothing is
 evaluated before the last epoch), T=16 evaluation kept, aligned preset only and without the ``nrm`` table: 14
-trainings, each evaluated on 140 held-out clips (20 per class), about 15 minutes on the idle 2-core CPU.
+trainings, each evaluated on 140 held-out clips (20 per class), about 15-18 minutes on the idle 2-core CPU (an
+estimate: the evaluations add 14 × 140 clips to the trainings' ~15 min; 700 clips took 110 s while three other
+jobs shared the CPU, and have not been timed alone).
 Estimate: one quick run of the full model on the demo dataset (fold 1, 112 training clips) took 280 s while a
 pretraining job kept both cores busy, training at 3.2 clips/s against the demo's 24 clips/s on the idle machine,
 so ~45 s idle (37 s of training + model build and three test passes). The 4-frame runs cost 1 unit, N=8 (8 frames)
@@ -53,7 +55,7 @@ from .records import Knobs
 
 # One quick run of the full model (8 epochs of 4-frame clips, 16-frame test, noise detection) on the demo
 # dataset; see the module docstring. Filled in from a measurement, used only in the docs and --help.
-QUICK_ESTIMATE = "about 15 minutes on the idle 2-core CPU"
+QUICK_ESTIMATE = "about 15-18 minutes on the idle 2-core CPU"
 QUICK_OVERRIDES: tuple[str, ...] = ("schedule.epochs=8", "eval.select=last", "eval.every=8")
 QUICK_SEEDS: tuple[int, ...] = (0,)
 FULL_SEEDS: tuple[int, ...] = (0, 1, 2)

@@ -112,7 +112,9 @@ def render_setting(part: PartSummary) -> str:
         f"epoch{'s' if s.epochs != 1 else ''}, selection: "
         f"{s.selection_note or s.selection}; data {data}. Held-out test set {held} (`{s.heldout_command}`; one "
         f"clip is {one_clip:.2f} points of WAR). {s.recorded_runs} of {s.distinct_runs} distinct trainings "
-        f"recorded ({s.compute_s / 60:.1f} min).",
+        f"recorded ({s.compute_s / 60:.1f} min)"
+        + (f"; evaluating one run on the held-out set took {s.heldout_eval_s:.0f} s (median, on the shared CPU)."
+           if s.heldout_eval_s is not None else "."),
         "",
     ])
 

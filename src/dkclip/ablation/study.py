@@ -253,6 +253,7 @@ class PartSetting:
     recorded_runs: int
     table_cells: int
     compute_s: float
+    heldout_eval_s: float | None = None  # median wall time of one run's evaluation on the held-out set
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(self.__dict__)
@@ -517,6 +518,8 @@ def part_setting(part: StudyPart, setting: AblationSetting, records: dict[str, R
         distinct_runs=len(set(part.cells.values())), recorded_runs=len(recorded),
         table_cells=sum(1 for c in cells.values() if c.table != "nrm-test") * len(setting.seeds),
         compute_s=sum(r.wall_s for r in recorded),
+        heldout_eval_s=float(np.median(evals)) if (evals := [r.evaluations["heldout"].wall_s for r in recorded
+                                                              if "heldout" in r.evaluations]) else None,
     )
 
 

@@ -3,6 +3,8 @@ intensities (dkclip.ablation.au_study)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -64,6 +66,11 @@ def test_calibration_by_hand() -> None:
     assert ev.offset[1] == pytest.approx(neg2.mean() + 2 * neg2.std())
     scores = ev.score(emb)
     assert (scores[present[:, 0], 0] > 0).all() and (scores[~present[:, 0], 0] <= 0).all()
+    saved = json.loads(json.dumps(ev.calibration()))
+    fresh = AUEvidence(aus=ev.aus, au_text=ev.au_text, neutral_text=ev.neutral_text).load_calibration(saved)
+    np.testing.assert_allclose(fresh.score(emb), scores)
+    with pytest.raises(ValueError, match="is for AUs"):
+        AUEvidence(aus=(1,), au_text=ev.au_text[:1], neutral_text=ev.neutral_text).load_calibration(saved)
     with pytest.raises(ValueError, match="differ in shape"):
         ev.calibrate(emb, present[:, :1])
     with pytest.raises(ValueError, match="at least two reference faces without"):

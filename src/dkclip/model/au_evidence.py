@@ -34,6 +34,11 @@ Use::
     out = model(video)                                 # (B, T, 3, H, W), the model's eval transform applied
     scores = evidence.score_output(out)                # AUScores: .names ("AU01", ...), .clip (B, A), .snippets
     scores = au_scores(model, video)                   # the same in one call
+
+A batch of sliding windows (the video predictor) needs no second forward pass: keep one ``AUEvidence`` per model
+and call :meth:`AUEvidence.score_output` on the output the windows already produced; ``scores.names`` are the
+``AU01``, ``AU02``, ... column names. A calibration is saved and restored with :meth:`AUEvidence.calibration` /
+:meth:`AUEvidence.load_calibration` (plain lists, JSON).
 """
 
 from __future__ import annotations
@@ -141,6 +146,19 @@ class AUEvidence:
             self.snippet_offset, self.snippet_scale = _calibration(
                 self.raw(snippet_embeddings).reshape(-1, len(self.aus)),
                 np.asarray(snippet_present, dtype=bool).reshape(-1, len(self.aus)), min_scale)
+        return self
+
+    def calibration(self) -> dict[str, list[float] | list[int]]:
+        """The calibration as plain lists (JSON), to store beside a model; empty lists when not calibrated."""
+        return {"aus": list(self.aus), "offset": self.offset.tolist(), "scale": self.scale.tolist(),
+                "snippet_offset": self.snippet_offset.tolist(), "snippet_scale": self.snippet_scale.tolist()}
+
+    def load_calibration(self, data: dict[str, list[float] | list[int]]) -> AUEvidence:
+        """Set a calibration saved by :meth:`calibration` (for the same AUs); returns self."""
+        if [int(a) for a in data["aus"]] != list(self.aus):
+            raise ValueError(f"the calibration is for AUs {list(data['aus'])}, this evidence scores {list(self.aus)}")
+        for name in ("offset", "scale", "snippet_offset", "snippet_scale"):
+            setattr(self, name, np.asarray(data.get(name, []), dtype=np.float64))
         return self
 
     def score_output(self, out: DKClipOutput) -> AUScores:

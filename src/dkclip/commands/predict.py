@@ -256,13 +256,15 @@ def _finish(args: argparse.Namespace, rows: list[dict[str, Any]], several: bool)
     failed = [r for r in rows if r["status"] != "ok"]
     if several and args.out:
         import csv
+        import io
 
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        with (out / "index.csv").open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["input", "output", "status", "faces", "windows", "error"])
-            writer.writeheader()
-            writer.writerows(rows)
+        from ..fileio import atomic_write_text
+
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=["input", "output", "status", "faces", "windows", "error"])
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(Path(args.out) / "index.csv", text.getvalue())
     if failed:
         print(f"dkclip predict: {len(failed)} of {len(rows)} inputs failed: "
               f"{', '.join(Path(r['input']).name for r in failed)}", file=sys.stderr)

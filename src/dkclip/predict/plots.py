@@ -113,8 +113,9 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
     fig.legend(handles=_row_major(handles, ncol), loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     legend_rows = math.ceil(len(handles) / ncol)
     fig.tight_layout(rect=(0, (0.3 + 0.22 * legend_rows) / fig.get_figheight(), 1, 0.95))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    from ..fileio import atomic_write
+
+    try:
+        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..fileio import atomic_write
 from .sources import open_source
 
 if TYPE_CHECKING:
@@ -142,30 +143,45 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
     from ..video_writer import pick_video_codec
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     faces = _faces_by_frame(result)
     rate = fps or float(result.video.get("fps") or 25.0)
     codec = pick_video_codec()
-    with open_source(result.source, fps=rate) as src, av.open(str(path), mode="w") as out:
-        stream = None
-        for frame in src:
-            image = annotate(frame.image, faces.get(frame.index, []), result.class_names)
-            if stream is None:
-                stream = out.add_stream(codec, rate=Fraction(round(rate * 1000), 1000).limit_denominator(1001))
-                # yuv420p needs even sizes: the odd last row/column is cut.
-                stream.width, stream.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
-                stream.pix_fmt = "yuv420p"
-                # Millisecond timestamps keep each frame at its original time (variable frame rate too).
-                stream.codec_context.time_base = Fraction(1, 1000)
-                if codec == "libx264":
-                    stream.options = {"crf": "20", "preset": "veryfast"}
-            image = np.ascontiguousarray(image[: stream.height, : stream.width])
-            vf = av.VideoFrame.from_ndarray(image, format="rgb24")
-            vf.pts = round(frame.time * 1000)
-            vf.time_base = Fraction(1, 1000)
-            for packet in stream.encode(vf):
-                out.mux(packet)
-        if stream is not None:
-            for packet in stream.encode():
-                out.mux(packet)
-    return path
+    container = _CONTAINERS.get(path.suffix.lower(), "mp4")
+
+    def encode(tmp: str) -> None:
+        with open_source(result.source, fps=rate) as src, av.open(tmp, mode="w", format=container) as out:
+            _encode(src, out, faces, result.class_names, rate, codec)
+
+    return atomic_write(path, encode)  # a half-written video never takes the name
+
+
+# Container formats by extension (the temporary file of an atomic write has none).
+_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+
+
+def _encode(src: Any, out: Any, faces: dict[int, list[dict[str, Any]]], class_names: list[str], rate: float,
+            codec: str) -> None:
+    """Annotate every decoded frame of ``src`` and encode it into the open container ``out``."""
+    import av
+
+    stream = None
+    for frame in src:
+        image = annotate(frame.image, faces.get(frame.index, []), class_names)
+        if stream is None:
+            stream = out.add_stream(codec, rate=Fraction(round(rate * 1000), 1000).limit_denominator(1001))
+            # yuv420p needs even sizes: the odd last row/column is cut.
+            stream.width, stream.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
+            stream.pix_fmt = "yuv420p"
+            # Millisecond timestamps keep each frame at its original time (variable frame rate too).
+            stream.codec_context.time_base = Fraction(1, 1000)
+            if codec == "libx264":
+                stream.options = {"crf": "20", "preset": "veryfast"}
+        image = np.ascontiguousarray(image[: stream.height, : stream.width])
+        vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+        vf.pts = round(frame.time * 1000)
+        vf.time_base = Fraction(1, 1000)
+        for packet in stream.encode(vf):
+            out.mux(packet)
+    if stream is not None:
+        for packet in stream.encode():
+            out.mux(packet)

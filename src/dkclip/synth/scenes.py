@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from ..fileio import atomic_write, atomic_write_text
 from ..video_writer import write_mp4
 from .aus import AU_IDS, AU_INDEX, AU_NAMES, class_names, class_profiles, sample_apex
 from .config import NOISE_KINDS
@@ -611,21 +612,23 @@ def write_scene_mp4(spec: SceneSpec, path: str | Path, noise: bool = True) -> Pa
 
     from ..video_writer import pick_video_codec, rgb_to_yuv420p
 
-    path = Path(path)
     codec = pick_video_codec()
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream(codec, rate=spec.fps)
-        stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": "18", "preset": "fast"}
-        for t, (image, _) in enumerate(SceneRenderer(spec, noise)):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(image), format="yuv420p")
-            frame.pts = t
-            for packet in stream.encode(frame):
+
+    def encode(tmp: str) -> None:
+        with av.open(tmp, mode="w", format="mp4") as container:
+            stream = container.add_stream(codec, rate=spec.fps)
+            stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
+            if codec == "libx264":
+                stream.options = {"crf": "18", "preset": "fast"}
+            for t, (image, _) in enumerate(SceneRenderer(spec, noise)):
+                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(image), format="yuv420p")
+                frame.pts = t
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
                 container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+
+    return atomic_write(Path(path), encode)
 
 
 def _frame_truth(drawn: list[FaceTrack], t: int, spec: SceneSpec, names: tuple[str, ...],
@@ -687,8 +690,8 @@ def plan_scenes(num_scenes: int, seed: int = 0, width: int = 640, height: int = 
 def write_scene(spec: SceneSpec, out: Path) -> dict[str, Any]:
     """Render one scene and write ``<scene_id>.mp4`` and ``<scene_id>.json``; returns its summary."""
     frames, truth = render_scene(spec)
-    write_mp4(out / f"{spec.scene_id}.mp4", frames, fps=spec.fps)
-    (out / f"{spec.scene_id}.json").write_text(json.dumps(truth.to_json_dict(), indent=1) + "\n")
+    atomic_write(out / f"{spec.scene_id}.mp4", lambda tmp: write_mp4(Path(tmp), frames, fps=spec.fps))
+    atomic_write_text(out / f"{spec.scene_id}.json", json.dumps(truth.to_json_dict(), indent=1) + "\n")
     counts = np.bincount(truth.faces_per_frame(), minlength=spec.num_faces + 1)
     noisy = sum(1 for recs in truth.frames for r in recs if r["noise"] is not None)
     return {"scene_id": spec.scene_id, "video": f"{spec.scene_id}.mp4", "truth": f"{spec.scene_id}.json",
@@ -761,7 +764,7 @@ def generate_scenes(out: str | Path, num_scenes: int, seed: int = 0, width: int 
             "noisy_face_frames": int(sum(r["noisy_face_frames"] for r in results)),
         },
     }
-    (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=1) + "\n")
     total = int(sum(r["num_frames"] for r in results))
     fps_measured = total / max(elapsed, 1e-9)
     log.info("wrote %d scenes, %d frames to %s in %.1f s (%.0f frames/s)", num_scenes, total, out, elapsed,

@@ -124,6 +124,8 @@ class SceneScore:
     # how the detector frames a face that is in view, relative to its truth box: centre offset (x, y) and long
     # side, both over the truth box's long side; one row per matched in-view face-frame
     framing: list[tuple[float, float, float]] = field(default_factory=list)
+    # in-view face-frames and how many were matched, by skin tone of the face (light, medium, dark)
+    in_view_by_skin: dict[str, list[int]] = field(default_factory=dict)
 
 
 def framing_of(truth_box: np.ndarray, box: np.ndarray) -> tuple[float, float, float]:
@@ -143,6 +145,12 @@ def reframe(box: Sequence[float], framing: tuple[float, float, float]) -> tuple[
     cx, cy = (x0 + x1) / 2 + dx * side, (y0 + y1) / 2 + dy * side
     hw, hh = (x1 - x0) * ratio / 2, (y1 - y0) * ratio / 2
     return cx - hw, cy - hh, cx + hw, cy + hh
+
+
+def skin_tone(rgb: Sequence[float]) -> str:
+    """"light", "medium" or "dark" by the luma of the skin colour (the generator's 8 tones split 3 / 2 / 3)."""
+    luma = 0.299 * float(rgb[0]) + 0.587 * float(rgb[1]) + 0.114 * float(rgb[2])
+    return "light" if luma >= 175 else "medium" if luma >= 110 else "dark"
 
 
 def crossing_faces(truth: dict[str, Any]) -> set[int]:
@@ -165,6 +173,8 @@ def score_scene(truth: dict[str, Any], frames: Any, windows: Any, class_names: S
     tracked = frames.dropna(subset=["face_id"])
     by_frame = {int(f): g for f, g in tracked.groupby("frame")}
     crossing = crossing_faces(truth)
+    tone = {int(f["face"]): skin_tone(f["appearance"]["skin"]) for f in truth.get("faces", [])
+            if "appearance" in f}
     matched_id: dict[int, list[int | None]] = {}  # truth face -> predicted id per frame of presence
     owner: dict[tuple[int, int], int] = {}  # (frame, predicted id) -> truth face
     for fr in truth["frames"]:
@@ -189,6 +199,9 @@ def score_scene(truth: dict[str, Any], frames: Any, windows: Any, class_names: S
             if r["visible"] >= IN_VIEW_VISIBLE and r["occluded"] <= IN_VIEW_OCCLUDED:
                 s.in_view_frames += 1
                 s.in_view_matched += hit is not None
+                counts = s.in_view_by_skin.setdefault(tone.get(face, "unknown"), [0, 0])
+                counts[0] += 1
+                counts[1] += hit is not None
                 if hit is not None:
                     s.framing.append(framing_of(np.asarray(r["box"], dtype=np.float64), pred[hit]))
     for face, ids in matched_id.items():
@@ -220,6 +233,11 @@ def total(scores: Sequence[SceneScore]) -> SceneScore:
         for name, value in vars(s).items():
             if isinstance(value, list):
                 getattr(out, name).extend(value)
+            elif isinstance(value, dict):
+                for key, (n, hit) in value.items():
+                    counts = out.in_view_by_skin.setdefault(key, [0, 0])
+                    counts[0] += n
+                    counts[1] += hit
             else:
                 setattr(out, name, getattr(out, name) + value)
     return out
@@ -328,6 +346,8 @@ def summarise(p: SceneScore, o: SceneScore, raw: SceneScore, framing: tuple[floa
         "recall": 100 * p.truth_matched / max(p.truth_frames, 1),
         "recall_in_view": 100 * p.in_view_matched / max(p.in_view_frames, 1),
         "precision": 100 * p.predicted_matched / max(p.predicted_frames, 1),
+        "recall_in_view_by_skin": {k: {"face_frames": n, "recall": 100 * hit / max(n, 1)}
+                                   for k, (n, hit) in sorted(p.in_view_by_skin.items())},
         "faces_apart": p.faces_apart, "switches_apart": p.switches_apart,
         "faces_crossing": p.faces_crossing, "switches_crossing": p.switches_crossing,
         "windows": p.windows, "windows_scored": len(p.window_truth), "windows_on_no_face": p.windows_on_no_face,

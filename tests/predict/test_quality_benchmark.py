@@ -49,7 +49,8 @@ def _truth(num_frames: int = 30, fps: int = 10) -> dict:
             recs.append({"face": 1, "box": [100.0, 10.0, 140.0, 60.0], "visible": 1.0 if t < 18 else 0.5,
                          "occluded": 0.0, "label": 2})
         frames.append({"frame": t, "faces": recs})
-    return {"classes": CLASSES, "num_frames": num_frames, "fps": fps, "frames": frames}
+    faces = [{"face": 0, "appearance": {"skin": [250, 222, 198]}}, {"face": 1, "appearance": {"skin": [78, 50, 36]}}]
+    return {"classes": CLASSES, "num_frames": num_frames, "fps": fps, "frames": frames, "faces": faces}
 
 
 def _prediction(truth: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -90,8 +91,10 @@ def test_score_scene_counts() -> None:
     assert (s.faces_apart, s.switches_apart, s.faces_crossing, s.switches_crossing) == (2, 1, 0, 0)
     assert s.windows == 4 and s.windows_on_no_face == 1
     assert s.window_truth == [3, 6, 2] and s.window_pred == [3, 3, 2]
+    assert s.in_view_by_skin == {"light": [30, 28], "dark": [18, 18]}
     both = b.total([s, s])
     assert both.truth_frames == 100 and both.window_truth == [3, 6, 2, 3, 6, 2]
+    assert both.in_view_by_skin == {"light": [60, 56], "dark": [36, 36]}
 
 
 def test_crossing_faces_are_those_whose_boxes_overlap() -> None:

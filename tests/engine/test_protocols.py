@@ -74,3 +74,7 @@ def test_a_run_names_its_protocol(protocol: str, synth_root: Path, tmp_path: Pat
     else:
         assert result["selection"] == "val" and "validation split" in result["selection_note"]
     assert result["views"] == {"clips": 1, "crops": 1} and result["reported_head"] == "global"
+    assert result["protocol"] == protocol
+    assert ("last_epoch" in result) == (protocol == "honest")
+    if protocol == "honest":
+        assert result["last_epoch"]["epoch"] == 0 and set(result["last_epoch"]["heads"]) == {"global", "local", "fused"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..engine.protocols import PROTOCOLS
+
 
 def parse_folds(text: str) -> list[int]:
     """'1-5' -> [1..5]; '1,3' -> [1, 3]."""
@@ -30,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", default="1-5", help="e.g. 1-5 or 1,3 (default 1-5)")
     p.add_argument("--name", default=None, help="base run name (default: the config name)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                   help="evaluation preset for every fold, as for dkclip train (recorded as eval.protocol)")
     p.set_defaults(func=run)
 
 
@@ -37,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine.config import load_config
     from ..tasks.cross_validation import run_cv
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides, protocol=args.protocol)
     name = args.name or str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
     run_cv(cfg, parse_folds(args.folds), name)
     return 0

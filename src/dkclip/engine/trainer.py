@@ -384,6 +384,11 @@ class Trainer:
         if self.test_ds is None:
             logger.info("no data.test_list: skipping the final test evaluation")
             return None
+        last_epoch = None
+        if cfg.eval.report_last and cfg.eval.select != "last":
+            # The model as trained to the end, before best/ replaces it (eval.report_last, the honest protocol).
+            _, last_summary = self.evaluate_split(self.test_ds, "test")
+            last_epoch = {"epoch": self.state.epoch - 1, "heads": last_summary}
         best = self.run_dir / "best" / "model.safetensors"
         barrier(self.info)
         if best.is_file():
@@ -397,12 +402,15 @@ class Trainer:
             "test-max": "test-max: epoch selected on the TEST split (the paper's protocol; optimistic)",
         }[cfg.eval.select]
         result = {
+            "protocol": cfg.eval.protocol,
             "selection": cfg.eval.select, "selection_note": label, "selected_epoch": self.state.best_epoch
             if cfg.eval.select != "last" else self.state.epoch - 1,
             "reported_head": cfg.eval.head, "views": {"clips": cfg.eval.num_clips, "crops": cfg.eval.num_crops},
             "num_test_clips": int(preds.labels.size), "heads": summary,
             "data": self.train_loader.report.summary(),
         }
+        if last_epoch is not None:
+            result["last_epoch"] = last_epoch
         if self.info.is_main:
             atomic_write_json(self.run_dir / "results.json", result)
             rep = preds.report(cfg.eval.head, self.class_names)

@@ -302,8 +302,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         model = default_model()
     options = {"min_face_size": args.min_face_size} if args.min_face_size else {}
+    crop = {"crop_scale": args.crop_scale} if args.crop_scale else {}
     pipeline = Predictor(model, detector="mtcnn", detect_every=args.detect_every, detector_options=options,
-                         device="cpu")
+                         device="cpu", **crop)
     names = pipeline.class_names
     results: dict[str, Any] = {"settings": {**pipeline.settings, "seed": args.seed, "seconds": args.seconds,
                                             "min_face_size": getattr(pipeline.detector, "min_face_size", None)}}
@@ -328,7 +329,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for video, truth in zip(videos, truths, strict=True):
             for kind, scores in oracles.items():
                 detector = TruthDetector(truth, framing if kind == "framed" else None)
-                res = Predictor(model, detector=detector, detect_every=1, device="cpu").predict(video)
+                res = Predictor(model, detector=detector, detect_every=1, device="cpu", **crop).predict(video)
                 scores.append(score_scene(truth, res.frames, res.windows, names))
         results[set_name] = summarise(total(piped), total(oracles["framed"]), total(oracles["truth"]),
                                       framing, len(videos), time.perf_counter() - start)
@@ -389,6 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="a saved model (default: the shipped dkclip-tiny)")
     p.add_argument("--detect-every", type=int, default=None, help="default: dkclip predict's")
     p.add_argument("--min-face-size", type=int, default=None, help="default: dkclip predict's")
+    p.add_argument("--crop-scale", type=float, default=None, help="default: dkclip predict's")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--workers", type=int, default=2, help="processes rendering the scenes (default 2)")
     p.add_argument("--json", default=None, help="also write the results here")

@@ -127,6 +127,10 @@ def test_detection_lists_normalisations_kinds_and_the_sweep(study: StudySummary)
                                     "trained with: z-score", "trained with: none (softmax of scale·cos)"]
     kinds = _rows(text, "Per noise kind")
     assert {r[1] for r in kinds} == {"expression", "occlusion", "blur", "dark"} and len(kinds) == 5 * 4
+    full = study.parts["aligned"].cells["nrm-test/minmax"]
+    assert rows[0][2] == pm(full.local_uar) and full.local_uar.n == 2
+    assert "test-time zscore normalisation against" not in render_table(study.parts["aligned"], "nrm", 2)
+    assert text.count("test-time zscore normalisation against") == 1
     sweep = _rows(text, "The θ and N sweep")
     assert sweep[0][0] == "theta/0" and sum(r[0].startswith("theta/0.15") for r in sweep) == 1
     assert not any(r[0].startswith("snippets/4") for r in sweep)  # the shared full model once

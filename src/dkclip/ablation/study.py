@@ -140,6 +140,7 @@ class Cell:
     detection: DetectionStats | None
     auc: Stats | None  # noise ROC-AUC x 100
     kinds: dict[str, KindStats]
+    local_uar: Stats = field(default_factory=lambda: Stats(None, None, 0, []))  # held-out, NRM-fused local head
 
     @property
     def id(self) -> str:
@@ -157,7 +158,7 @@ class Cell:
                 "fold_uar": self.fold_uar.to_dict(), "fold_war": self.fold_war.to_dict(),
                 "detection": None if self.detection is None else self.detection.to_dict(),
                 "auc": None if self.auc is None else self.auc.to_dict(),
-                "kinds": {k: v.to_dict() for k, v in self.kinds.items()}}
+                "kinds": {k: v.to_dict() for k, v in self.kinds.items()}, "local_uar": self.local_uar.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cell:
@@ -170,7 +171,8 @@ class Cell:
                    fold_uar=Stats.from_dict(data["fold_uar"]), fold_war=Stats.from_dict(data["fold_war"]),
                    detection=None if det is None else DetectionStats.from_dict(det),
                    auc=None if auc is None else Stats.from_dict(auc),
-                   kinds={k: KindStats.from_dict(v) for k, v in data.get("kinds", {}).items()})
+                   kinds={k: KindStats.from_dict(v) for k, v in data.get("kinds", {}).items()},
+                   local_uar=Stats.from_dict(data["local_uar"]) if "local_uar" in data else Stats(None, None, 0, []))
 
 
 @dataclass(frozen=True)
@@ -389,6 +391,7 @@ def build_cell(table: str, name: str, exp: Experiment, keys: list[str | None], e
         fold_uar=_pct([r.reported.uar for _, r in have]), fold_war=_pct([r.reported.war for _, r in have]),
         detection=detection, auc=_pct(aucs) if done and all(a is not None for a in aucs) else None,
         kinds=_kind_stats([e for _, _, e in done]) if detection is not None else {},
+        local_uar=_pct([e.heads["local"].uar for _, _, e in done if "local" in e.heads]),
     )
 
 

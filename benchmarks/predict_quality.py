@@ -54,17 +54,10 @@ IOU_MATCH = 0.5
 
 # ---------------------------------------------------------------------------------------------- matching
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4), boxes as x0, y0, x1, y1."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    """IoU of every box in ``a`` (n, 4) with every box in ``b`` (m, 4): the tracker's own matrix."""
+    from dkclip.predict.tracking import iou_matrix
+
+    return iou_matrix(np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4))
 
 
 def match_boxes(truth: np.ndarray, predicted: np.ndarray, threshold: float = IOU_MATCH) -> list[tuple[int, int]]:

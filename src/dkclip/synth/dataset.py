@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing as mp
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ from PIL import Image
 from ..video_writer import pick_video_codec, rgb_to_yuv420p, write_mp4  # noqa: F401 (re-exported)
 from .aus import AU_IDS, AU_NAMES, class_names, class_profiles
 from .config import SynthConfig
+from .pool import run_tasks
 from .render import ClipSpec, render_clip
 
 log = logging.getLogger(__name__)
@@ -158,19 +158,7 @@ def generate_dataset(out: str | Path, num_classes: int = 7, clips_per_class: int
     _prepare_out(out, overwrite)
     tasks = [(spec, str(out), fmt) for spec in plan.specs]
     start = time.perf_counter()
-    results: list[dict[str, Any]] = []
-    if workers > 1:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers) as pool:
-            for res in pool.imap(_write_clip_task, tasks, chunksize=1):
-                results.append(res)
-                if progress:
-                    progress(len(results), len(tasks))
-    else:
-        for task in tasks:
-            results.append(_write_clip_task(task))
-            if progress:
-                progress(len(results), len(tasks))
+    results = run_tasks(_write_clip_task, tasks, workers, progress)
     elapsed = time.perf_counter() - start
     meta = _write_index(out, plan, results, num_classes, seed, frames, fmt, cfg)
     total_frames = meta["counts"]["frames"]

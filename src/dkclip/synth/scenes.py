@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing as mp
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +42,7 @@ from .aus import AU_IDS, AU_INDEX, AU_NAMES, class_names, class_profiles, sample
 from .config import NOISE_KINDS
 from .face import FaceState, Pen, draw_face
 from .identity import Appearance, sample_appearance
+from .pool import run_tasks
 from .scene import busy_background, draw_occluder, light_map, plain_background
 from .timeline import NoiseEvent, Timeline, plan_noise, sample_blinks
 
@@ -724,19 +724,7 @@ def generate_scenes(out: str | Path, num_scenes: int, seed: int = 0, width: int 
     out.mkdir(parents=True, exist_ok=True)
     tasks = [(spec, str(out)) for spec in specs]
     start = time.perf_counter()
-    results: list[dict[str, Any]] = []
-    if workers > 1:
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers) as pool:
-            for res in pool.imap(_write_scene_task, tasks, chunksize=1):
-                results.append(res)
-                if progress:
-                    progress(len(results), len(tasks))
-    else:
-        for task in tasks:
-            results.append(_write_scene_task(task))
-            if progress:
-                progress(len(results), len(tasks))
+    results = run_tasks(_write_scene_task, tasks, workers, progress)
     elapsed = time.perf_counter() - start
     names = class_names(specs[0].num_classes)
     spec_dict = specs[0].to_dict()

@@ -13,11 +13,13 @@ from predict_helpers import tiny_model
 
 import dkclip
 from dkclip.cli import main
+from dkclip.model.au_evidence import DEFAULT_AUS, au_column
 from dkclip.predict.outputs import frame_columns
 from dkclip.synth import ClipSpec, render_clip, write_mp4
 from media_fixtures import write_video
 
 CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
+AU_COLUMNS = [au_column(a) for a in DEFAULT_AUS]
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +49,10 @@ def test_end_to_end_with_detector_none(export: Path, synth_clip: Path, tmp_path:
     assert code == 0
     printed = capsys.readouterr().out
     assert "smile.mp4" in printed and "face 1: shown 0.0-2.4 s" in printed and "segments:" in printed
-    assert {p.name for p in out.iterdir()} == {"frames.csv", "windows.csv", "windows.json", "timeline.png"}
+    assert {p.name for p in out.iterdir()} == {"frames.csv", "windows.csv", "windows.json", "timeline.png", "aus.png"}
     with (out / "frames.csv").open() as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == frame_columns(CLASSES) and len(rows) == 61
+    assert rows[0] == frame_columns(CLASSES, AU_COLUMNS) and len(rows) == 61
     assert _decode_count(video) == 60
 
 
@@ -120,7 +122,7 @@ def test_zero_shot_cli(tiny_clip_file: Path, tmp_path: Path) -> None:
                  "--detector", "none", "--out", str(out), "--no-plot"])
     assert code == 0
     header = (out / "frames.csv").read_text().splitlines()[0].split(",")
-    assert header[8:-1] == list(dkclip.prompts.MAFW_CLASSES)
+    assert header[8:-1 - len(AU_COLUMNS)] == list(dkclip.prompts.MAFW_CLASSES) and header[-1] == "AU26"
 
 
 def test_default_model_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ from predict_helpers import BlobDetector, NoFaceDetector, moving_box, tiny_model
 import dkclip
 from dkclip.constants import CLIP_MEAN, IMAGENET_MEAN
 from dkclip.errors import PredictionError, UsageError
+from dkclip.model.au_evidence import DEFAULT_AUS, au_column
 from dkclip.predict import Predictor
 from dkclip.predict.faces import WholeFrameDetector
 from dkclip.predict.models import guess_arch, zero_shot_model
@@ -21,6 +22,7 @@ from dkclip.predict.outputs import frame_columns
 from media_fixtures import write_video
 
 CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
+AU_COLUMNS = [au_column(a) for a in DEFAULT_AUS]
 
 
 def two_faces(i: int) -> list:
@@ -46,7 +48,7 @@ def test_two_faces_tables_schema_and_smoothing(two_face_video: str, tmp_path: Pa
     result = predictor.predict(two_face_video)
 
     frames, windows = result.frames, result.windows
-    assert list(frames.columns) == frame_columns(CLASSES)
+    assert list(frames.columns) == frame_columns(CLASSES, AU_COLUMNS)
     assert sorted(frames["face_id"].dropna().unique()) == [1, 2] and result.num_faces == 2
     assert len(frames) == 2 * 90 and frames["frame"].nunique() == 90
     assert any(len(c) == 2 for c in calls)  # windows of both faces in one forward pass
@@ -69,9 +71,9 @@ def test_two_faces_tables_schema_and_smoothing(two_face_video: str, tmp_path: Pa
     assert np.allclose(snippets.sum(axis=1), 1, atol=1e-5)
 
     written = result.save(tmp_path / "out")
-    assert {p.name for p in written} == {"frames.csv", "windows.csv", "windows.json", "timeline.png"}
+    assert {p.name for p in written} == {"frames.csv", "windows.csv", "windows.json", "timeline.png", "aus.png"}
     header = (tmp_path / "out" / "frames.csv").read_text().splitlines()[0]
-    assert header.split(",") == frame_columns(CLASSES)
+    assert header.split(",") == frame_columns(CLASSES, AU_COLUMNS)
     again = pd.read_csv(tmp_path / "out" / "frames.csv")
     assert len(again) == len(frames)
     import json
@@ -102,7 +104,8 @@ def test_no_face_video(tmp_path: Path) -> None:
     assert any("no face found" in n for n in result.notes)
     result.save(tmp_path / "out")
     assert (tmp_path / "out" / "timeline.png").stat().st_size > 0
-    assert (tmp_path / "out" / "frames.csv").read_text().splitlines()[0].split(",") == frame_columns(CLASSES)
+    header = (tmp_path / "out" / "frames.csv").read_text().splitlines()[0]
+    assert header.split(",") == frame_columns(CLASSES, AU_COLUMNS)
 
 
 def test_video_shorter_than_a_window(tmp_path: Path) -> None:
@@ -134,7 +137,7 @@ def test_zero_shot_on_a_random_clip_file(tmp_path: Path, tiny_clip_file: Path) -
     assert tuple(cfg.image_mean) == CLIP_MEAN and len(cfg.class_labels) == 11
     path = write_video(tmp_path / "clip.mp4", 30)
     result = Predictor(model, detector="none").predict(path)
-    assert list(result.frames.columns)[8:-1] == cfg.class_labels and len(result.windows) == 1
+    assert list(result.frames.columns)[8:-1 - len(AU_COLUMNS)] == cfg.class_labels and len(result.windows) == 1
     # The shipped synthclip file keeps the statistics it was trained with.
     from dkclip.pretrained import get_pretrained_cfg, verified_path
 

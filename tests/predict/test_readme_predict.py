@@ -23,5 +23,6 @@ def test_readme_predict_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert result.num_faces >= 1 and len(result.windows) >= 1
     assert {"face_id", "label", "FaceRectX"} <= set(result.frames.columns)
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"frames.csv", "windows.csv", "windows.json",
-                                                              "timeline.png"}
+                                                              "timeline.png", "aus.png"}
+    assert {"AU01", "AU12", "AU26"} <= set(result.frames.columns) & set(result.windows.columns)
     assert (tmp_path / "timeline.png").is_file() and (tmp_path / "annotated.mp4").is_file()

@@ -143,6 +143,27 @@ def synthetic_calibration(model: DKClip, evidence: AUEvidence, per_class: int = 
     return evidence.calibrate(torch.cat(vids), clip_truth[:, cols], torch.cat(snips), snippet_truth[:, :, cols])
 
 
+def calibration_document(model: DKClip, note: str = "") -> dict[str, Any]:
+    """:func:`synthetic_calibration` of ``model`` as the JSON a model's AU calibration file holds (what
+    ``dkclip.predict.models.DEFAULT_AU_CALIBRATION`` ships for the default predict model). Regenerate that file
+    after changing the shipped weights, the default model's initialisation or the renderer::
+
+        python -c "from dkclip.predict.models import default_model, DEFAULT_AU_CALIBRATION as P; \\
+          from dkclip.ablation.au_study import write_calibration; write_calibration(default_model(), P)"
+    """
+    with torch.random.fork_rng(devices=[]):
+        calibrated = synthetic_calibration(model, AUEvidence.from_model(model))
+    source = f"calibrated on {7 * 8} rendered noise-free aligned synthetic clips (seed {CALIBRATION_SEED})"
+    return {"note": f"{note}: {source}" if note else source, **calibrated.calibration()}
+
+
+def write_calibration(model: DKClip, path: str | Path, note: str = "") -> Path:
+    """Write :func:`calibration_document` of ``model`` to ``path`` (atomically)."""
+    from ..fileio import atomic_write_text
+
+    return atomic_write_text(Path(path), json.dumps(calibration_document(model, note), indent=1) + "\n")
+
+
 def _share(mask: np.ndarray) -> float | None:
     return float(mask.mean()) if mask.size else None
 

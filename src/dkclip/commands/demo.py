@@ -88,7 +88,8 @@ def predict_scene(run_dir: Path) -> Path:
                      num_faces=int(DEMO_SCENE["num_faces"]), num_frames=round(30 * DEMO_SCENE["seconds"]), fps=30)
     write_scene(spec, out)
     video = out / "scene.mp4"
-    argv = [str(video), "--model", str(run_dir), "--out", str(out)]
+    # The model was trained on synthetic faces only: its AU columns are calibrated on rendered ones.
+    argv = [str(video), "--model", str(run_dir), "--out", str(out), "--au-calibration", "synthetic"]
     parser = argparse.ArgumentParser(prog="dkclip")
     predict_command.add_parser(parser.add_subparsers())
     args = parser.parse_args(["predict", *argv])

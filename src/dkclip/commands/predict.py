@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..model.au_evidence import AUEvidence
     from ..model.dkclip import DKClip
     from ..predict.outputs import WindowResult
     from ..predict.predictor import PredictionResult, Predictor
@@ -82,6 +83,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--render", default=None,
                    help="write an annotated video (a file for one input, a folder for several)")
     o.add_argument("--quiet", action="store_true", help="no per-face summaries")
+    a = p.add_argument_group("action units (AU01, AU02, ... columns in frames.csv and windows.csv)")
+    a.add_argument("--no-aus", action="store_true", help="leave out the action-unit evidence columns")
+    a.add_argument("--au-calibration", default=None, metavar="FILE|synthetic",
+                   help="where 0 falls: a JSON file (dkclip.AUEvidence.calibration()), or 'synthetic' to "
+                        "calibrate on rendered synthetic faces now (meaningful for models of synthetic faces "
+                        "only). Default: the shipped calibration for the default model, none (raw evidence: "
+                        "0 = as well described as a neutral face) for any other")
     lv = p.add_argument_group("live")
     lv.add_argument("--live", default=None, metavar="DEVICE_OR_URL",
                     help="a camera (/dev/video0, 0) or stream URL; a file is read at its own frame rate")
@@ -110,6 +118,43 @@ def build_model(args: argparse.Namespace) -> DKClip:
     return default_model()
 
 
+def build_au_evidence(args: argparse.Namespace, model: DKClip) -> AUEvidence | bool:
+    """The AU evidence the predictor scores with (see ``--no-aus`` and ``--au-calibration``)."""
+    import json
+
+    from ..errors import UsageError
+    from ..model.au_evidence import AUEvidence
+
+    if args.no_aus:
+        if args.au_calibration:
+            raise UsageError("--au-calibration calibrates the AU columns that --no-aus leaves out: give one")
+        return False
+    default_model = not args.model and not args.zero_shot
+    if args.au_calibration is None:
+        if default_model:
+            from ..predict.models import default_au_evidence
+
+            return default_au_evidence(model)
+        return True
+    evidence = AUEvidence.from_model(model)
+    if args.au_calibration == "synthetic":
+        from ..ablation.au_study import synthetic_calibration
+
+        return synthetic_calibration(model, evidence)
+    path = Path(args.au_calibration)
+    try:
+        data = json.loads(path.read_text())
+        return evidence.load_calibration(data)
+    except FileNotFoundError:
+        raise UsageError(f"--au-calibration: no such file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--au-calibration: {path}: not JSON (line {exc.lineno}: {exc.msg})") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"--au-calibration: {path}: not an AU calibration ({exc})",
+                         hint="write one with dkclip.AUEvidence.calibration() or "
+                              "dkclip.ablation.au_study.write_calibration") from None
+
+
 def build_predictor(args: argparse.Namespace, model: DKClip, device: Any = None) -> Predictor:
     from ..predict.predictor import Predictor
 
@@ -117,7 +162,8 @@ def build_predictor(args: argparse.Namespace, model: DKClip, device: Any = None)
     return Predictor(model, detector=args.detector, window=args.window, stride=args.stride,
                      detect_every=args.detect_every, head=args.head, align=args.align, crop_scale=args.crop_scale,
                      max_gap=args.max_gap, min_track=args.min_track, batch_size=args.batch_size,
-                     device=device or args.device, fps=args.fps, detector_options=options)
+                     device=device or args.device, fps=args.fps, detector_options=options,
+                     aus=build_au_evidence(args, model))
 
 
 # ---------------------------------------------------------------------- outputs

@@ -157,8 +157,17 @@ class AUEvidence:
         """Set a calibration saved by :meth:`calibration` (for the same AUs); returns self."""
         if [int(a) for a in data["aus"]] != list(self.aus):
             raise ValueError(f"the calibration is for AUs {list(data['aus'])}, this evidence scores {list(self.aus)}")
-        for name in ("offset", "scale", "snippet_offset", "snippet_scale"):
-            setattr(self, name, np.asarray(data.get(name, []), dtype=np.float64))
+        values = {name: np.asarray(data.get(name, []), dtype=np.float64).reshape(-1)
+                  for name in ("offset", "scale", "snippet_offset", "snippet_scale")}
+        for name, value in values.items():
+            if value.size not in (0, len(self.aus)):
+                raise ValueError(f"the calibration's {name} has {value.size} values for {len(self.aus)} AUs")
+            if name.endswith("scale") and np.any(value <= 0):
+                raise ValueError(f"the calibration's {name} has values <= 0")
+        if (values["offset"].size == 0) != (values["scale"].size == 0):
+            raise ValueError("the calibration has an offset without a scale or the other way round")
+        for name, value in values.items():
+            setattr(self, name, value)
         return self
 
     def score_output(self, out: DKClipOutput) -> AUScores:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..errors import CheckpointError, UsageError
 
 if TYPE_CHECKING:
+    from ..model.au_evidence import AUEvidence
     from ..model.dkclip import DKClip
 
 DEFAULT_MODEL = "dkclip-tiny"
@@ -42,6 +43,21 @@ def default_model() -> DKClip:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEFAULT_INIT_SEED)
         return create_model(DEFAULT_MODEL, pretrained=DEFAULT_PRETRAINED).eval()
+
+
+# The default model's AU evidence calibration on rendered synthetic faces (dkclip.ablation.au_study
+# .synthetic_calibration of default_model(); tests/predict/test_au_columns.py checks it is still what that gives).
+DEFAULT_AU_CALIBRATION = Path(__file__).resolve().parents[1] / "weights" / "dkclip-tiny-synthclip.au_calibration.json"
+
+
+def default_au_evidence(model: DKClip) -> AUEvidence:
+    """AU evidence of :func:`default_model` with its shipped calibration (0 = absent on synthetic faces)."""
+    import json
+
+    from ..model.au_evidence import AUEvidence
+
+    evidence = AUEvidence.from_model(model)
+    return evidence.load_calibration(json.loads(DEFAULT_AU_CALIBRATION.read_text()))
 
 
 def load_trained(path: str | os.PathLike[str]) -> DKClip:

@@ -7,6 +7,14 @@ column per class (the mean over the windows covering the frame) and ``label``. A
 tracked has one row with empty box, id, probabilities and label, so face-absent spans are explicit.
 
 ``windows.csv`` has one row per window and face; ``windows.json`` holds the same and the run's settings.
+
+**Action-unit evidence** (when the predictor scores it, the default): both tables end with one column per AU,
+``AU01``, ``AU02``, ... (:mod:`dkclip.model.au_evidence`: > 0 means the AU's phrase describes the face better
+than a neutral face does, or, with a calibration, better than the typical face without the AU does). In
+``windows.csv`` it is the window's clip-level evidence; in ``frames.csv`` a frame gets the mean evidence of the
+snippets covering it (a snippet covers its part of the window, from its first sampled frame to the next
+snippet's), so the AU curves have the snippets' time resolution (0.5 s for 4 snippets in a 2 s window).
+``windows.json`` also holds every snippet's evidence (``snippet_aus``, in the order of ``au_columns``).
 """
 
 from __future__ import annotations
@@ -39,20 +47,38 @@ class WindowResult:
     probs: np.ndarray  # (K,) of the chosen head
     snippet_scores: np.ndarray  # (N,) the NRM's a*
     kept: np.ndarray  # (N,) bool
+    aus: np.ndarray | None = None  # (A,) the clip's AU evidence, when scored
+    snippet_aus: np.ndarray | None = None  # (N, A) each snippet's
 
     @property
     def label_index(self) -> int:
         return int(np.argmax(self.probs))
 
 
-def frame_columns(class_names: Sequence[str]) -> list[str]:
-    return ["frame", "approx_time", *BOX_COLUMNS, "FaceScore", "face_id", *class_names, "label"]
+def frame_columns(class_names: Sequence[str], au_names: Sequence[str] = ()) -> list[str]:
+    return ["frame", "approx_time", *BOX_COLUMNS, "FaceScore", "face_id", *class_names, "label", *au_names]
 
 
-def window_columns(class_names: Sequence[str], num_snippets: int) -> list[str]:
+def window_columns(class_names: Sequence[str], num_snippets: int, au_names: Sequence[str] = ()) -> list[str]:
     return ["face_id", "window", "start_time", "end_time", "start_frame", "end_frame", *BOX_COLUMNS,
             *class_names, "label", "probability", "short",
-            *(f"snippet_score_{i}" for i in range(num_snippets)), *(f"kept_{i}" for i in range(num_snippets))]
+            *(f"snippet_score_{i}" for i in range(num_snippets)), *(f"kept_{i}" for i in range(num_snippets)),
+            *au_names]
+
+
+def snippet_spans(result: WindowResult) -> tuple[np.ndarray, np.ndarray]:
+    """Inclusive frame ranges ``(starts, ends)`` (N,) of a window's snippets: snippet i runs from its first
+    sampled frame (the window's first frame for i = 0) to the frame before snippet i+1's first sampled frame
+    (the window's last frame for the last one), so the snippets tile the window. A window whose sampled frames
+    are not in order (a short window looped) gives every snippet the whole window."""
+    job = result.job
+    n = len(result.snippet_scores)
+    firsts = np.asarray(job.sample_frames, dtype=np.int64).reshape(n, -1)[:, 0]
+    if np.any(np.diff(firsts) < 0):
+        return np.full(n, job.start_frame), np.full(n, job.end_frame)
+    starts = np.concatenate([[job.start_frame], firsts[1:]])
+    ends = np.concatenate([firsts[1:] - 1, [job.end_frame]])
+    return starts, np.maximum(ends, starts - 1)  # a repeated first frame: an empty span
 
 
 def _xywh(box: np.ndarray) -> np.ndarray:
@@ -60,7 +86,16 @@ def _xywh(box: np.ndarray) -> np.ndarray:
     return np.stack([box[:, 0], box[:, 1], box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]], axis=1)
 
 
-def windows_table(results: Sequence[WindowResult], class_names: Sequence[str], num_snippets: int) -> pd.DataFrame:
+def _au_values(r: WindowResult, au_names: Sequence[str]) -> list[float]:
+    if not au_names:
+        return []
+    if r.aus is None:
+        raise ValueError("AU columns asked for, but a window has no AU evidence")
+    return r.aus.tolist()
+
+
+def windows_table(results: Sequence[WindowResult], class_names: Sequence[str], num_snippets: int,
+                  au_names: Sequence[str] = ()) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
@@ -68,14 +103,32 @@ def windows_table(results: Sequence[WindowResult], class_names: Sequence[str], n
         j = r.job
         rows.append([j.face_id, j.index, round(j.start_time, 4), round(j.end_time, 4), j.start_frame, j.end_frame,
                      *np.round(_xywh(j.box)[0], 2), *r.probs.tolist(), class_names[r.label_index],
-                     float(r.probs.max()), bool(j.short), *r.snippet_scores.tolist(), *r.kept.astype(bool).tolist()])
-    frame = pd.DataFrame(rows, columns=window_columns(class_names, num_snippets))
+                     float(r.probs.max()), bool(j.short), *r.snippet_scores.tolist(), *r.kept.astype(bool).tolist(),
+                     *_au_values(r, au_names)])
+    frame = pd.DataFrame(rows, columns=window_columns(class_names, num_snippets, au_names))
     return frame.astype({"face_id": "int64", "window": "int64", "start_frame": "int64", "end_frame": "int64"})
 
 
+def frame_aus(frames: np.ndarray, results: Sequence[WindowResult], num_aus: int) -> np.ndarray:
+    """Per-frame AU evidence ``(F, A)`` of one track: the mean over the snippets whose span
+    (:func:`snippet_spans`) contains the frame; NaN where none does."""
+    from .windows import smooth_per_frame
+
+    spans = [snippet_spans(r) for r in results]
+    starts = np.concatenate([s for s, _ in spans]) if spans else np.zeros(0, dtype=np.int64)
+    ends = np.concatenate([e for _, e in spans]) if spans else np.zeros(0, dtype=np.int64)
+    values = [r.snippet_aus for r in results]
+    if any(v is None for v in values):
+        raise ValueError("AU columns asked for, but a window has no snippet AU evidence")
+    scores = np.concatenate([np.asarray(v) for v in values]).reshape(-1, num_aus) if values else np.zeros((0, num_aus))
+    keep = ends >= starts  # empty spans (a repeated frame) cover nothing
+    return smooth_per_frame(frames, starts[keep], ends[keep], scores[keep])
+
+
 def frames_table(frame_times: Sequence[float], records: Sequence[TrackRecord], results: Sequence[WindowResult],
-                 class_names: Sequence[str]) -> pd.DataFrame:
-    """One row per (frame, tracked face), plus one empty row per frame without a face."""
+                 class_names: Sequence[str], au_names: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per (frame, tracked face), plus one empty row per frame without a face; AU columns (``au_names``)
+    from the snippets' evidence (:func:`frame_aus`)."""
     import pandas as pd
 
     from .windows import smooth_per_frame
@@ -102,12 +155,16 @@ def frames_table(frame_times: Sequence[float], records: Sequence[TrackRecord], r
             part[name] = probs[:, i]
         labels = np.array(class_names, dtype=object)[np.nan_to_num(probs, nan=-1).argmax(axis=1)]
         part["label"] = np.where(np.isnan(probs).all(axis=1), None, labels)
+        if au_names:
+            aus = frame_aus(arr["frame"], mine, len(au_names))
+            for i, name in enumerate(au_names):
+                part[name] = aus[:, i]
         parts.append(part)
     absent = np.flatnonzero(~covered)
     if len(absent):
         empty = pd.DataFrame({"frame": absent, "approx_time": np.round(np.asarray(frame_times)[absent], 4)})
         parts.append(empty)
-    columns = frame_columns(class_names)
+    columns = frame_columns(class_names, au_names)
     if not parts:
         table = pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     else:
@@ -191,10 +248,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def windows_document(meta: dict[str, Any], results: Sequence[WindowResult], class_names: Sequence[str],
-                     summaries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+                     summaries: Sequence[dict[str, Any]], au_names: Sequence[str] = ()) -> dict[str, Any]:
     windows = []
     for r in sorted(results, key=lambda r: (r.job.face_id, r.job.index)):
         j = r.job
+        aus: dict[str, Any] = {}
+        if au_names and r.aus is not None and r.snippet_aus is not None:
+            aus = {"aus": {name: float(v) for name, v in zip(au_names, r.aus, strict=True)},
+                   "snippet_aus": np.asarray(r.snippet_aus, dtype=np.float64).round(6).tolist()}
         windows.append({
             "face_id": j.face_id, "window": j.index, "start_time": round(j.start_time, 4),
             "end_time": round(j.end_time, 4), "start_frame": j.start_frame, "end_frame": j.end_frame,
@@ -202,7 +263,7 @@ def windows_document(meta: dict[str, Any], results: Sequence[WindowResult], clas
             "sample_frames": j.sample_frames.tolist(),
             "probabilities": {c: float(p) for c, p in zip(class_names, r.probs, strict=True)},
             "label": class_names[r.label_index], "snippet_scores": [float(a) for a in r.snippet_scores],
-            "kept": [bool(k) for k in r.kept],
+            "kept": [bool(k) for k in r.kept], **aus,
         })
     return _jsonable({**meta, "faces": list(summaries), "windows": windows})
 

@@ -119,3 +119,69 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
         return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     finally:
         plt.close(fig)
+
+
+def plot_aus(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
+    """``aus.png``: per face, a heat map of the action-unit evidence over time (one row per AU, the per-frame
+    ``AU..`` columns: the snippets' evidence), red above 0 (the AU shows), blue below, white at 0; face-absent
+    frames are left grey. The colour scale is symmetric, clipped at the 98th percentile of |evidence|, and the
+    title says whether 0 is calibrated ("absent") or the raw neutral-face reference."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ..prompts import AU_NAMES
+
+    aus = list(result.au_names)
+    if not aus:
+        raise ValueError("this prediction has no AU evidence (predicted with aus=False)")
+    frames = result.frames
+    all_frames = frames.drop_duplicates("frame").sort_values("frame")
+    times = all_frames["approx_time"].to_numpy(dtype=np.float64)
+    frame_index = all_frames["frame"].to_numpy()
+    interval = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25
+    duration = float(result.video.get("duration") or (times[-1] + interval if len(times) else 0.0)) or 1.0
+    face_ids = [f["face_id"] for f in result.faces]
+    values = frames.dropna(subset=["face_id"])[aus].to_numpy(dtype=np.float64)
+    finite = np.abs(values[np.isfinite(values)])
+    limit = float(np.percentile(finite, 98)) if finite.size else 1.0
+    limit = limit if limit > 0 else 1.0
+    rows = max(1, len(face_ids))
+    height = 0.9 + (0.2 * len(aus) + 0.5) * rows
+    fig, axes = plt.subplots(rows, 1, figsize=(11, height), sharex=True, squeeze=False)
+    zero = "0 = absent (calibrated)" if result.settings.get("au_calibrated") else "0 = as a neutral face (raw)"
+    fig.suptitle(f"{Path(result.source).name}: action-unit evidence, {zero}", fontsize=10)
+    cmap = matplotlib.colormaps["RdBu_r"].copy()
+    cmap.set_bad("0.85")
+    image = None
+    labels = [f"{a} {AU_NAMES.get(int(a[2:]), '')}".strip() for a in aus]
+    for ax, face_id in zip(axes[:, 0], face_ids, strict=False):
+        rows_f = frames[frames["face_id"] == face_id].set_index("frame")
+        grid = np.full((len(aus), len(frame_index)), np.nan)
+        present = np.isin(frame_index, rows_f.index.to_numpy())
+        grid[:, present] = rows_f.loc[frame_index[present], aus].to_numpy(dtype=np.float64).T
+        edges = np.append(times, times[-1] + interval)
+        image = ax.pcolormesh(edges, np.arange(len(aus) + 1), np.ma.masked_invalid(grid), cmap=cmap,
+                              vmin=-limit, vmax=limit, shading="flat")
+        ax.set_yticks(np.arange(len(aus)) + 0.5)
+        ax.set_yticklabels(labels, fontsize=6)
+        ax.invert_yaxis()
+        ax.set_xlim(0, duration)
+        ax.set_title(f"face {face_id}", fontsize=8, loc="left")
+    if not face_ids:
+        ax = axes[0, 0]
+        ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes, fontsize=12)
+        ax.set_xlim(0, duration)
+        ax.set_yticks([])
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout(rect=(0, 0, 0.93, 1 - 0.35 / height))
+    if image is not None:
+        bar = fig.add_axes((0.94, 0.15, 0.012, 0.7))
+        fig.colorbar(image, cax=bar).ax.tick_params(labelsize=7)
+    from ..fileio import atomic_write
+
+    try:
+        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)

@@ -7,6 +7,7 @@
     result = predictor.predict("my_video.mp4")
     result.frames        # per frame and face: box, id, smoothed class probabilities, label (pandas)
     result.windows       # per window and face: probabilities, label, NRM snippet scores a* and kept flags
+    result.au_names      # ["AU01", "AU02", ...]: the action-unit evidence columns both tables end with
     result.plot("timeline.png"); result.save("out/")
 
 The model side is batched across tracks and windows: windows from every face are queued and run through the
@@ -45,6 +46,7 @@ from .tracking import Tracker
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..model.au_evidence import AUEvidence
     from ..model.dkclip import DKClip
 
 logger = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class PredictionResult:
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     window_results: list[WindowResult] = field(default_factory=list, repr=False)
+    au_names: list[str] = field(default_factory=list)  # the AU evidence columns (empty: not scored)
 
     @property
     def num_faces(self) -> int:
@@ -88,7 +91,7 @@ class PredictionResult:
         """What ``windows.json`` holds."""
         meta = {"source": self.source, "video": self.video, "classes": self.class_names, **self.settings,
                 "notes": self.notes}
-        return windows_document(meta, self.window_results, self.class_names, self.faces)
+        return windows_document(meta, self.window_results, self.class_names, self.faces, self.au_names)
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Write the timeline picture (per face: stacked class probabilities over time; erased snippets and
@@ -97,11 +100,20 @@ class PredictionResult:
 
         return plot_timeline(self, path)
 
+    def plot_aus(self, path: str | os.PathLike[str]) -> Path:
+        """Write the action-unit picture (per face: a heat map of each AU's evidence over time)."""
+        from .plots import plot_aus
+
+        return plot_aus(self, path)
+
     def save(self, out_dir: str | os.PathLike[str], plot: bool = True) -> list[Path]:
-        """Write ``frames.csv``, ``windows.csv``, ``windows.json`` and (``plot``) ``timeline.png``."""
+        """Write ``frames.csv``, ``windows.csv``, ``windows.json`` and (``plot``) ``timeline.png`` and, when AUs
+        were scored, ``aus.png``."""
         written = write_tables(out_dir, self.frames, self.windows, self.document())
         if plot:
             written.append(self.plot(Path(out_dir) / "timeline.png"))
+            if self.au_names:
+                written.append(self.plot_aus(Path(out_dir) / "aus.png"))
         return written
 
     def render(self, path: str | os.PathLike[str], fps: float | None = None) -> Path:
@@ -128,9 +140,12 @@ def resolve_detector(detector: FaceDetector | str | None, options: dict[str, Any
 
 
 class ModelRunner:
-    """Runs batches of windows through the model: the eval transform of the model's config, one forward."""
+    """Runs batches of windows through the model: the eval transform of the model's config, one forward.
+    With ``evidence`` (:class:`~dkclip.model.au_evidence.AUEvidence` of the same model) each window also gets
+    its action-unit evidence, read off the same forward pass's embeddings."""
 
-    def __init__(self, model: DKClip, head: str = "global", device: str | torch.device | None = None) -> None:
+    def __init__(self, model: DKClip, head: str = "global", device: str | torch.device | None = None,
+                 evidence: AUEvidence | None = None) -> None:
         from ..data.pipeline import model_transforms
 
         if head not in HEADS:
@@ -138,6 +153,7 @@ class ModelRunner:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.eval().to(self.device)
         self.head = head
+        self.evidence = evidence
         _, self.eval_tf = model_transforms(model.config)
 
     def __call__(self, jobs: Sequence[WindowJob]) -> list[WindowResult]:
@@ -158,10 +174,13 @@ class ModelRunner:
         probs = {"global": glob, "local": local, "fused": (glob + local) / 2}[self.head].cpu().numpy()
         scores = out.snippet_scores.float().cpu().numpy()
         kept = out.kept.cpu().numpy().astype(bool)
+        aus = self.evidence.score_output(out) if self.evidence is not None else None
         results = []
         for i, job in enumerate(jobs):
             job.crops = None  # the pixels are not needed any more
-            results.append(WindowResult(job, probs[i], scores[i], kept[i]))
+            results.append(WindowResult(job, probs[i], scores[i], kept[i],
+                                        aus=None if aus is None else aus.clip[i],
+                                        snippet_aus=None if aus is None else aus.snippets[i]))
         return results
 
 
@@ -193,6 +212,12 @@ class Predictor:
         min_track: tracks shorter than this (s; default one window) are dropped.
         batch_size: windows per forward pass.
         fps: frame rate of frame folders and images (default 25).
+        aus: action-unit evidence (:mod:`dkclip.model.au_evidence`) as ``AU01``, ``AU02``, ... columns of both
+            tables, read off the same forward pass. True (default): scored against the model's own text tower,
+            uncalibrated (0 = the AU phrase fits as well as a neutral-face phrase), except for the shipped
+            default model, which comes with its calibration on rendered synthetic faces (0 = absent); an
+            :class:`~dkclip.model.au_evidence.AUEvidence` of this model (e.g. calibrated): used as it is;
+            False: no AU columns. Its quality on real faces depends on the CLIP weights and is unmeasured.
     """
 
     def __init__(self, model: DKClip | str | os.PathLike[str] | None = None, *,
@@ -202,7 +227,10 @@ class Predictor:
                  crop_scale: float = DEFAULT_CROP_SCALE, max_gap: float = DEFAULT_MAX_GAP,
                  min_track: float | None = None, batch_size: int = 8, device: str | torch.device | None = None,
                  fps: float | None = None, detector_options: dict[str, Any] | None = None,
-                 iou_threshold: float = 0.3) -> None:
+                 iou_threshold: float = 0.3, aus: bool | AUEvidence = True) -> None:
+        from ..model.au_evidence import AUEvidence
+
+        default = model is None
         if model is None:
             from .models import DEFAULT_MODEL_API_WARNING, default_model
 
@@ -221,7 +249,18 @@ class Predictor:
             raise UsageError("detect_every and batch_size must be at least 1")
         if crop_scale <= 0 or max_gap < 0:
             raise UsageError("crop_scale must be positive and max_gap not negative")
-        self.runner = ModelRunner(model, head, device)
+        if isinstance(aus, AUEvidence):
+            evidence: AUEvidence | None = aus
+        elif aus and default:
+            from .models import default_au_evidence
+
+            evidence = default_au_evidence(model)
+        elif aus:
+            evidence = AUEvidence.from_model(model)
+        else:
+            evidence = None
+        self.evidence = evidence
+        self.runner = ModelRunner(model, head, device, evidence)
         self.model = self.runner.model
         options = dict(detector_options or {})
         if detector == "mtcnn" and options.get("device") is None:
@@ -250,7 +289,14 @@ class Predictor:
         return {"model": cfg.name, "head": self.head, "window": self.window, "stride": self.stride,
                 "num_frames": cfg.test_num_frames, "num_snippets": cfg.num_snippets,
                 "detector": getattr(self.detector, "name", type(self.detector).__name__),
-                "detect_every": self.detect_every, "crop_scale": self.crop_scale, "align": self.align}
+                "detect_every": self.detect_every, "crop_scale": self.crop_scale, "align": self.align,
+                "au_columns": self.au_names,
+                "au_calibrated": bool(self.evidence is not None and self.evidence.calibrated)}
+
+    @property
+    def au_names(self) -> list[str]:
+        """The AU evidence columns (``AU01``, ...); empty when AUs are not scored."""
+        return self.evidence.names if self.evidence is not None else []
 
     # ------------------------------------------------------------------ running
     def predict(self, source: str | os.PathLike[str] | FrameSource, *, on_window: WindowCallback | None = None,
@@ -322,8 +368,8 @@ class Predictor:
     def _result(self, info: SourceInfo, stream: WindowStream, results: list[WindowResult]) -> PredictionResult:
         names = self.class_names
         cfg = self.model.config
-        frames = frames_table(stream.frame_times, stream.kept, results, names)
-        windows = windows_table(results, names, cfg.num_snippets)
+        frames = frames_table(stream.frame_times, stream.kept, results, names, self.au_names)
+        windows = windows_table(results, names, cfg.num_snippets, self.au_names)
         faces = face_summaries(frames, names, stream.frame_interval)
         video = describe(info)
         notes = []
@@ -336,4 +382,5 @@ class Predictor:
             notes.append(f"{what} in {info.path}" + (f" ({stream.dropped} face tracks shorter than "
                                                      f"{stream.min_track:g} s ignored)" if stream.dropped else ""))
         return PredictionResult(source=info.path, video=video, class_names=names, frames=frames, windows=windows,
-                                faces=faces, settings=self.settings, notes=notes, window_results=results)
+                                faces=faces, settings=self.settings, notes=notes, window_results=results,
+                                au_names=self.au_names)

@@ -32,12 +32,13 @@ _VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..predict.crops import DEFAULT_CROP_SCALE
-    from ..predict.faces import DEFAULT_MIN_FACE_SIZE, DEFAULT_THRESHOLD
-    from ..predict.predictor import (
+    from ..predict.defaults import (
+        DEFAULT_CROP_SCALE,
         DEFAULT_DETECT_EVERY,
         DEFAULT_MAX_GAP,
+        DEFAULT_MIN_FACE_SIZE,
         DEFAULT_STRIDE,
+        DEFAULT_THRESHOLD,
         DEFAULT_WINDOW,
         HEADS,
     )

@@ -27,8 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ..data.transforms import resize_short_side_for
-
-DEFAULT_CROP_SCALE = 1.3
+from .defaults import DEFAULT_CROP_SCALE
 
 
 def store_size(image_size: int) -> int:

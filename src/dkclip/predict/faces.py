@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import PredictionError, UsageError
+from .defaults import DEFAULT_MIN_FACE_SIZE, DEFAULT_THRESHOLD  # the measurements: MTCNNDetector
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,6 @@ class Detection:
         return self.box[3] - self.box[1]
 
 
-# MTCNN's defaults here, used by the Predictor and the command line alike (measurements: MTCNNDetector).
-DEFAULT_MIN_FACE_SIZE = 20
-DEFAULT_THRESHOLD = 0.8
 
 
 class FaceDetector(Protocol):

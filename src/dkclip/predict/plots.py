@@ -152,8 +152,7 @@ def plot_aus(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
     fig, axes = plt.subplots(rows, 1, figsize=(11, height), sharex=True, squeeze=False)
     zero = "0 = absent (calibrated)" if result.settings.get("au_calibrated") else "0 = as a neutral face (raw)"
     fig.suptitle(f"{Path(result.source).name}: action-unit evidence, {zero}", fontsize=10)
-    cmap = matplotlib.colormaps["RdBu_r"].copy()
-    cmap.set_bad("0.85")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="0.85")
     image = None
     labels = [f"{a} {AU_NAMES.get(int(a[2:]), '')}".strip() for a in aus]
     for ax, face_id in zip(axes[:, 0], face_ids, strict=False):

@@ -28,7 +28,15 @@ import numpy as np
 import torch
 
 from ..errors import DKClipError, UsageError
-from .crops import DEFAULT_CROP_SCALE, Cropper, store_size
+from .crops import Cropper, store_size
+from .defaults import (
+    DEFAULT_CROP_SCALE,
+    DEFAULT_DETECT_EVERY,
+    DEFAULT_MAX_GAP,
+    DEFAULT_STRIDE,
+    DEFAULT_WINDOW,
+    HEADS,
+)
 from .faces import FaceDetector, WholeFrameDetector
 from .outputs import (
     WindowResult,
@@ -51,14 +59,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEADS = ("global", "local", "fused")
-# Defaults (see docs of Predictor): windows of 2 s every 1 s, detection on every 5th frame.
-DEFAULT_WINDOW = 2.0
-DEFAULT_STRIDE = 1.0
-DEFAULT_DETECT_EVERY = 5
-# Detection misses bridged (s): MTCNN loses synthetic faces for up to ~0.8 s in dark or unusual frames
-# (benchmarks/predict_quality.py: at 0.5 s, 2 of 66 faces that never cross changed id; see docs/results-synthetic.md).
-DEFAULT_MAX_GAP = 1.0
 
 WindowCallback = Callable[[WindowResult, SourceInfo], None]
 

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,32 +30,12 @@ from ..fileio import atomic_write, atomic_write_json
 from ..prompts import PROMPT_SETS
 from ..registry import get_model_config
 from ..synth import ClipSpec, SynthConfig, render_clip
+from .config import PretrainConfig
 from .data import IDENTITY_SEED_BASE, CaptionedFrameBatches, StreamConfig
 
 logger = logging.getLogger(__name__)
 # Settings that change speed or logging, never the weights: a resumed run may change them.
 _NOT_RESULT_FIELDS = frozenset({"out_dir", "workers", "threads", "log_every", "save_every", "eval_every"})
-
-
-@dataclass
-class PretrainConfig:
-    model: str = "dkclip-tiny"
-    out_dir: str = "runs/pretrain"
-    seed: int = 0
-    steps: int = 4000
-    clips_per_batch: int = 16
-    frames_per_clip: int = 8
-    lr: float = 5e-4
-    weight_decay: float = 0.1
-    warmup_steps: int = 200
-    min_lr_ratio: float = 0.01
-    workers: int = 1
-    log_every: int = 20
-    save_every: int = 200
-    eval_every: int = 500
-    threads: int = 0  # torch threads in the training process (0: default)
-    p_emotion: float = 0.25  # share of single-class frames whose caption also names the emotion
-    init_weights: str = ""  # start from these CLIP weights (a warm start) instead of random init
 
 
 def clip_param_groups(model: torch.nn.Module, lr: float, weight_decay: float) -> list[dict]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     if args.crops is not None:
         overrides.append(f"eval.num_crops={args.crops}")
     cfg = load_config(config, overrides)
+    if args.config is None and config is not None:
+        from ..engine.rundir import rebase_relative_paths
+
+        # A run saved before its paths were made absolute: find its data where it was trained from.
+        for moved in rebase_relative_paths(cfg, Path(config).parent):
+            logger.info("relative path of the run's config found from the directory it was started in: %s", moved)
     if args.zero_shot:
         from ..tasks.zero_shot import zero_shot
 

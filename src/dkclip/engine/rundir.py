@@ -40,6 +40,50 @@ def with_absolute_paths(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def started_from(cfg: TrainConfig, run_dir: Path) -> Path | None:
+    """The directory a run was started from: ``cwd`` in its ``provenance.json``, else (runs older than that
+    record) inferred from a relative ``run.output_dir``: a run in ``X/runs/name`` with ``output_dir: runs`` was
+    started in ``X``."""
+    import json
+
+    record = run_dir / "provenance.json"
+    try:
+        cwd = json.loads(record.read_text()).get("cwd") if record.is_file() else None
+    except (OSError, ValueError):
+        cwd = None
+    if cwd:
+        return Path(cwd)
+    out = Path(cfg.run.output_dir)
+    parent = run_dir.resolve().parent
+    if out.is_absolute() or ".." in out.parts or parent.parts[-len(out.parts):] != out.parts:
+        return None
+    return parent.parents[len(out.parts) - 1] if len(out.parts) else parent
+
+
+def rebase_relative_paths(cfg: TrainConfig, run_dir: Path) -> list[str]:
+    """Runs saved before paths were made absolute keep them relative to the directory they were started from
+    (:func:`started_from`). Each relative file path of ``cfg`` that does not exist from here but does from there
+    is made absolute there, in place; returns ``"key: old -> new"`` for each one moved."""
+    started = started_from(cfg, run_dir)
+    if started is None or started.resolve() == Path.cwd().resolve():
+        return []
+    moved = []
+    fields = [(cfg.data, "root"), (cfg.data, "train_list"), (cfg.data, "val_list"), (cfg.data, "test_list"),
+              (cfg.model, "clip_weights"), (cfg.model, "prompts")]
+    for owner, name in fields:
+        value = getattr(owner, name)
+        if not value or os.path.isabs(value) or value == "default" or "{fold}" in value or Path(value).exists():
+            continue
+        if name == "prompts" and not value.endswith(".csv"):
+            continue  # a prompt set's name, not a file
+        there = started / value
+        if there.exists():
+            setattr(owner, name, str(there.resolve()))
+            section = "data" if owner is cfg.data else "model"
+            moved.append(f"{section}.{name}: {value} -> {there.resolve()}")
+    return moved
+
+
 def check_run_name(name: str) -> None:
     """``run.name`` must name a directory inside ``run.output_dir``."""
     parts = Path(name).parts

@@ -15,6 +15,7 @@ from dkclip.ablation.predictions import ClipPredictions, write_predictions
 from dkclip.ablation.records import HeadScore, RunRecord, SetEvaluation
 from dkclip.ablation.study import (
     CONTRADICTS,
+    IDENTICAL,
     MISSING,
     REPRODUCES,
     UNRESOLVED,
@@ -111,3 +112,22 @@ def test_verdicts_follow_the_pooled_interval(tmp_path: Path) -> None:
     assert partial.seeds == [0] and "(seeds 0 only)" in partial.detail
     none = _claim(tmp_path / "e", 0.8, 0.4, seeds_better=())
     assert none.verdict == MISSING and none.pooled is None
+
+
+def test_cells_that_predict_the_same_classes_are_identical_not_unresolved(tmp_path: Path) -> None:
+    """A change that cannot reach the reported head (e.g. the NRM's normalisation at test time for the global
+    head) gives the same prediction for every clip: the verdict says so instead of 'not resolved'."""
+    records: dict[str, RunRecord] = {}
+    keys: dict[str, list[str | None]] = {"better": [], "worse": []}
+    for s in (0, 1, 2):
+        preds: ClipPredictions = fake_predictions(LABELS, 0.7, f"run{s}")
+        write_predictions(tmp_path / f"predictions/run{s}.csv.gz", preds)
+        for name in keys:  # two records of the same predictions
+            records[f"{name}{s}"] = _record(f"{name}{s}", s, f"predictions/run{s}.csv.gz")
+            keys[name].append(f"{name}{s}")
+    store = PredictionStore(tmp_path)
+    exp = Experiment("t", "x", "dfew", FULL_MODEL)
+    cells = {n: build_cell("t", n, exp, keys[n], "heldout", records, store, [0, 1, 2]) for n in keys}
+    claim = paired_claim("t", cells["better"], cells["worse"], "better beats worse", records, store, [0, 1, 2])
+    assert claim.verdict == IDENTICAL and claim.pooled is not None
+    assert claim.pooled.only_a == claim.pooled.only_b == 0 and claim.pooled.uar_diff.estimate == 0

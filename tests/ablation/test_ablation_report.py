@@ -32,7 +32,15 @@ from dkclip.ablation.report import (
     write_report_block,
 )
 from dkclip.ablation.runner import run_study
-from dkclip.ablation.study import CONTRADICTS, MISSING, REPRODUCES, UNRESOLVED, StudySummary, resummarize
+from dkclip.ablation.study import (
+    CONTRADICTS,
+    IDENTICAL,
+    MISSING,
+    REPRODUCES,
+    UNRESOLVED,
+    StudySummary,
+    resummarize,
+)
 from dkclip.engine.config import TrainConfig
 
 
@@ -111,7 +119,7 @@ def test_table4_cells_and_claims(study: StudySummary) -> None:
                                       "+ETP (AU prompts + CMAM) adds UAR over +HVE",
                                       "+CCR (NRM + consistency losses) adds UAR over +ETP"]
     assert claims[1][-1] == f"**{REPRODUCES}**"  # fake skill +0.25: resolved on 140 clips x 2 seeds
-    assert all(c.verdict in (REPRODUCES, CONTRADICTS, UNRESOLVED) for c in aligned.claims.values())
+    assert all(c.verdict in (REPRODUCES, CONTRADICTS, UNRESOLVED, IDENTICAL) for c in aligned.claims.values())
     # Wild lacks +ETP seed 1: its cell shows one seed, its claims use the seed both cells have.
     assert wild.cells["table4/+ETP"].seeds_done == 1 and _rows(render_table(wild, "table4", 2))[2][-1] == "1/2"
     assert wild.claims["table4/+ETP>table4/+HVE"].seeds == [0]

@@ -12,8 +12,10 @@ nothing is retrained.
 
 **Verdict** of a claim, from the seeds-pooled 95% interval of UAR(better) − UAR(worse)
 (:mod:`dkclip.ablation.paired`): *reproduces* when it lies above 0, *contradicts* when below, *not resolved* when
-it contains 0, *missing* while a cell has no recorded run. The intervals are not corrected for the number of
-claims (16 per preset): at 95%, about one in twenty claims without a true difference still comes out resolved.
+it contains 0, *identical* when the two cells predict the same class for every clip of every seed (a change that
+cannot reach the reported head), *missing* while a cell has no recorded run. The intervals are not corrected for
+the number of claims (16 per preset): at 95%, about one in twenty claims without a true difference still comes
+out resolved.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from .records import DatasetFacts, DetectionStats, Knobs, RunRecord, SetEvaluati
 REPRODUCES = "reproduces"
 CONTRADICTS = "contradicts"
 UNRESOLVED = "not resolved"
+IDENTICAL = "identical"  # the two cells predict the same class for every clip of every seed: no difference at all
 MISSING = "missing"
-VERDICTS: frozenset[str] = frozenset({REPRODUCES, CONTRADICTS, UNRESOLVED, MISSING})
+VERDICTS: frozenset[str] = frozenset({REPRODUCES, CONTRADICTS, UNRESOLVED, IDENTICAL, MISSING})
 GROWS, SHRINKS = "grows", "shrinks"
 
 HEAD = "global"  # the head the paper reports
@@ -422,6 +425,8 @@ def paired_claim(table: str, better: Cell, worse: Cell, text: str, records: dict
     pooled = pair_test_pooled(labels, [pw[s].preds(HEAD) for s in common], [pb[s].preds(HEAD) for s in common])
     d = pooled.uar_diff
     verdict = REPRODUCES if d.low > 0 else CONTRADICTS if d.high < 0 else UNRESOLVED
+    if all(np.array_equal(pb[s].preds(HEAD), pw[s].preds(HEAD)) for s in common):
+        verdict = IDENTICAL
     positive = sum(t.uar_diff.estimate > 0 for t in per_seed)
     detail = (f"ΔUAR {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}] over {len(common)} seed"
               f"{'s' if len(common) > 1 else ''}; {positive} of {len(common)} seeds positive; McNemar "

@@ -114,9 +114,9 @@ def test_verdicts_follow_the_pooled_interval(tmp_path: Path) -> None:
     assert none.verdict == MISSING and none.pooled is None
 
 
-def test_cells_that_predict_the_same_classes_are_identical_not_unresolved(tmp_path: Path) -> None:
-    """A change that cannot reach the reported head (e.g. the NRM's normalisation at test time for the global
-    head) gives the same prediction for every clip: the verdict says so instead of 'not resolved'."""
+def test_cells_right_on_the_same_clips_are_identical_not_unresolved(tmp_path: Path) -> None:
+    """A change that does not reach the reported head's decisions (e.g. the NRM's normalisation at test time for
+    the global head) leaves every clip right or wrong as it was: the verdict says so instead of 'not resolved'."""
     records: dict[str, RunRecord] = {}
     keys: dict[str, list[str | None]] = {"better": [], "worse": []}
     for s in (0, 1, 2):

@@ -28,14 +28,12 @@ on the aligned preset, (2) θ, N and the NRM variants on the aligned preset, (3)
 
 **Quick mode** (``--quick``): one seed (0), 8 epochs, ``eval.select=last`` (no validation carve-out; nothing is
 evaluated before the last epoch), T=16 evaluation kept, aligned preset only and without the ``nrm`` table: 14
-trainings, each evaluated on 140 held-out clips (20 per class), about 15-18 minutes on the idle 2-core CPU (an
-estimate: the evaluations add 14 × 140 clips to the trainings' ~15 min; 700 clips took 110 s while three other
-jobs shared the CPU, and have not been timed alone).
-Estimate: one quick run of the full model on the demo dataset (fold 1, 112 training clips) took 280 s while a
-pretraining job kept both cores busy, training at 3.2 clips/s against the demo's 24 clips/s on the idle machine,
-so ~45 s idle (37 s of training + model build and three test passes). The 4-frame runs cost 1 unit, N=8 (8 frames)
-~1.8, Table 5 b and c (16 frames) ~3.5 each: ~20 units ≈ 15 min idle (~95 min with the cores as loaded as then).
-Full mode: seeds 0 1 2 with the recipe's own epochs (15) and validation selection, 42 trainings, ~70 min idle.
+trainings, each evaluated on 140 held-out clips (20 per class). Measured: 824 s (13.7 min) for the whole command,
+report included, on the idle 2-core CPU (2026-11-29): about 45 s per 4-frame run, 2 min for Table 5 b and c (16
+training frames), 1 min for N = 8.
+Full mode: seeds 0 1 2 with the recipe's own epochs (15) and validation selection, 69 distinct trainings (48
+aligned, 21 wild): 258 min of recorded run time; as two or three processes of one thread each on the 2 cores,
+61 of them took 1 h 40 min of wall time (docs/results-synthetic.md).
 """
 
 from __future__ import annotations
@@ -53,9 +51,8 @@ from ..engine.config import TrainConfig, apply_overrides, load_config, validate
 from ..errors import ConfigError
 from .records import Knobs
 
-# One quick run of the full model (8 epochs of 4-frame clips, 16-frame test, noise detection) on the demo
-# dataset; see the module docstring. Filled in from a measurement, used only in the docs and --help.
-QUICK_ESTIMATE = "about 15-18 minutes on the idle 2-core CPU"
+# The whole --quick command, measured (module docstring); used only in the docs and --help.
+QUICK_ESTIMATE = "14 minutes measured on the idle 2-core CPU"
 QUICK_OVERRIDES: tuple[str, ...] = ("schedule.epochs=8", "eval.select=last", "eval.every=8")
 QUICK_SEEDS: tuple[int, ...] = (0,)
 FULL_SEEDS: tuple[int, ...] = (0, 1, 2)

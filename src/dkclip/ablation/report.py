@@ -83,7 +83,7 @@ def render_intro(summary: StudySummary) -> str:
         "held-out UAR / WAR (%) of the **global head** (as the paper reports) as *mean over seeds [95% bootstrap "
         "interval over clips] ± std over seeds*; claims are decided on paired comparisons of the same clips "
         "(the seeds-pooled interval of the UAR difference: *reproduces* above 0, *contradicts* below, *not "
-        "resolved* across 0; *identical* when both cells predict the same class for every clip). Method: "
+        "resolved* across 0; *identical* when no clip is right in one cell and wrong in the other). Method: "
         "`src/dkclip/ablation/paired.py`, `study.py`. Per-run records and per-clip "
         "predictions: `docs/ablation/<preset>/`.",
         "",

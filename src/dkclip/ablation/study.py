@@ -12,10 +12,12 @@ nothing is retrained.
 
 **Verdict** of a claim, from the seeds-pooled 95% interval of UAR(better) − UAR(worse)
 (:mod:`dkclip.ablation.paired`): *reproduces* when it lies above 0, *contradicts* when below, *not resolved* when
-it contains 0, *identical* when the two cells predict the same class for every clip of every seed (a change that
-cannot reach the reported head), *missing* while a cell has no recorded run. The intervals are not corrected for
-the number of claims (16 per preset): at 95%, about one in twenty claims without a true difference still comes
-out resolved.
+it contains 0, *identical* when no clip of any seed is right in one cell and wrong in the other (a change that
+does not reach the reported head's decisions), *missing* while a cell has no recorded run. The intervals are
+not corrected for the number of claims (16 per preset): at 95%, about one in twenty claims without a true
+difference still comes out resolved. They are over clips, given the three trained seeds: the pooled interval
+does not resample training seeds, so a verdict carried by one seed (see the per-seed column) is weaker than one
+all seeds agree on.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from .records import DatasetFacts, DetectionStats, Knobs, RunRecord, SetEvaluati
 REPRODUCES = "reproduces"
 CONTRADICTS = "contradicts"
 UNRESOLVED = "not resolved"
-IDENTICAL = "identical"  # the two cells predict the same class for every clip of every seed: no difference at all
+IDENTICAL = "identical"  # no clip of any seed is right in one cell and wrong in the other: UAR and WAR equal
 MISSING = "missing"
 VERDICTS: frozenset[str] = frozenset({REPRODUCES, CONTRADICTS, UNRESOLVED, IDENTICAL, MISSING})
 GROWS, SHRINKS = "grows", "shrinks"
@@ -425,7 +427,7 @@ def paired_claim(table: str, better: Cell, worse: Cell, text: str, records: dict
     pooled = pair_test_pooled(labels, [pw[s].preds(HEAD) for s in common], [pb[s].preds(HEAD) for s in common])
     d = pooled.uar_diff
     verdict = REPRODUCES if d.low > 0 else CONTRADICTS if d.high < 0 else UNRESOLVED
-    if all(np.array_equal(pb[s].preds(HEAD), pw[s].preds(HEAD)) for s in common):
+    if pooled.only_a == pooled.only_b == 0:  # not one discordant clip: the change never reaches a decision
         verdict = IDENTICAL
     positive = sum(t.uar_diff.estimate > 0 for t in per_seed)
     detail = (f"ΔUAR {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}] over {len(common)} seed"

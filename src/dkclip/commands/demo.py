@@ -106,6 +106,7 @@ def predict_scene(run_dir: Path) -> Path:
         print(f"  truth (scene.json), person {face['face'] + 1}: {segments} (each episode starts and ends neutral)")
     timeline = out / "timeline.png"
     print(f"timeline: {timeline}")
+    print(f"action units (AU01...AU26 columns of frames.csv, calibrated on rendered faces): {out / 'aus.png'}")
     return timeline
 
 

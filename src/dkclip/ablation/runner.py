@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ..engine.config import TrainConfig
+from ..engine.rundir import with_absolute_paths
 from ..errors import ConfigError
 from ..fileio import atomic_write_json, atomic_write_text
 from .evaluation import EvalRequest, evaluate_run, predictions_path, request_name, set_digest
@@ -168,7 +169,9 @@ def execute_run(run: PlannedRun, out_dir: Path, records_dir: Path, test_sets: Se
     cfg = copy.deepcopy(run.cfg)
     cfg.run.output_dir = str(out_dir / "runs")
     cfg.run.name = run.key
-    _absolute_paths(cfg)  # the trainer records absolute paths; a resume must request the same ones
+    # The trainer records the config with its paths made absolute; a resume must request the same ones (the run
+    # key was computed before, from the paths as given).
+    cfg = with_absolute_paths(cfg)
     run_dir = out_dir / "runs" / run.key
     path = result_file(records_dir, run.key)
     previous = load_record(path) if path.is_file() else None
@@ -207,16 +210,6 @@ def execute_run(run: PlannedRun, out_dir: Path, records_dir: Path, test_sets: Se
     if (run_dir / "best").is_dir() and (run_dir / "last.pt").is_file():
         (run_dir / "last.pt").unlink()  # the optimiser state is not needed once the run is recorded
     return record
-
-
-def _absolute_paths(cfg: TrainConfig) -> None:
-    """Resolve the data and output paths of ``cfg`` in place (the run key was computed before, from the paths as
-    given)."""
-    for attr in ("root", "train_list", "test_list", "val_list"):
-        value = getattr(cfg.data, attr)
-        if value:
-            setattr(cfg.data, attr, str(Path(value).resolve()))
-    cfg.run.output_dir = str(Path(cfg.run.output_dir).resolve())
 
 
 def write_outputs(summary: StudySummary, records_dir: Path, report: str | Path | None) -> str:

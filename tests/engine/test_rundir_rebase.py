@@ -47,7 +47,7 @@ def test_provenance_cwd_wins_and_existing_paths_stay(tmp_path: Path, monkeypatch
     assert cfg.data.test_list == str((tmp_path / "other" / "lists" / "test.txt").resolve())
     assert cfg.data.root == "data/clips"  # not under the recorded cwd
     # Run from the project itself: nothing to do.
-    cfg2, _ = TrainConfig(), None
+    cfg2 = TrainConfig()
     cfg2.data.root = "data/clips"
     monkeypatch.chdir(tmp_path / "project")
     assert rebase_relative_paths(cfg2, run_dir) == [] and cfg2.data.root == "data/clips"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,18 +53,47 @@ def _spans(mask: np.ndarray, times: np.ndarray, end: float) -> list[tuple[float,
     return spans
 
 
-def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _video_frames(result: PredictionResult) -> tuple[np.ndarray, np.ndarray, float]:
+    """Every frame of the video in order (indices and times, face or not) and the typical frame interval."""
+    all_frames = result.frames.drop_duplicates("frame").sort_values("frame")
+    times = all_frames["approx_time"].to_numpy(dtype=np.float64)
+    interval = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25
+    return all_frames["frame"].to_numpy(), times, interval
+
+
+def _no_face(ax: Any, duration: float) -> None:
+    ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes, fontsize=12)
+    ax.set_xlim(0, duration)
+    ax.set_yticks([])
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG atomically and close it."""
+    from ..fileio import atomic_write
+
+    try:
+        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        _pyplot().close(fig)
+
+
+def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
+    plt = _pyplot()
     from matplotlib.patches import Patch
 
     names = result.class_names
     colors = _colors(len(names))
     frames = result.frames
-    all_frames = frames.drop_duplicates("frame").sort_values("frame")
-    times = all_frames["approx_time"].to_numpy(dtype=np.float64)
+    frame_index, times, interval = _video_frames(result)
     duration = float(result.video.get("duration") or (times[-1] if len(times) else 0.0)) or 1.0
     face_ids = [f["face_id"] for f in result.faces]
     rows = max(1, len(face_ids))
@@ -72,10 +101,7 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
     title = f"{Path(result.source).name}: {result.settings.get('model', '')}, {result.settings.get('head')} head"
     fig.suptitle(title, fontsize=10)
     if not face_ids:
-        ax = axes[0, 0]
-        ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes, fontsize=12)
-        ax.set_xlim(0, duration)
-        ax.set_yticks([])
+        _no_face(axes[0, 0], duration)
     windows = result.windows
     n_snip = int(result.settings.get("num_snippets", 0))
     for ax, face_id in zip(axes[:, 0], face_ids, strict=False):
@@ -83,11 +109,10 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
         t = rows_f["approx_time"].to_numpy(dtype=np.float64)
         probs = rows_f[names].to_numpy(dtype=np.float64)
         # Stacked areas need a step shape: each frame's value holds until the next frame.
-        interval = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25
         t_step = np.append(t, t[-1] + interval)
         p_step = np.vstack([probs, probs[-1:]])
         ax.stackplot(t_step, np.nan_to_num(p_step).T, colors=colors, step="post", linewidth=0)
-        present = np.isin(all_frames["frame"].to_numpy(), rows_f["frame"].to_numpy())
+        present = np.isin(frame_index, rows_f["frame"].to_numpy())
         for s, e in _spans(~present, times, duration):
             ax.axvspan(s, e, facecolor="0.85", hatch="///", edgecolor="0.6", linewidth=0)
         mine = windows[windows["face_id"] == face_id]
@@ -113,12 +138,7 @@ def plot_timeline(result: PredictionResult, path: str | os.PathLike[str]) -> Pat
     fig.legend(handles=_row_major(handles, ncol), loc="lower center", ncol=ncol, fontsize=8, frameon=False)
     legend_rows = math.ceil(len(handles) / ncol)
     fig.tight_layout(rect=(0, (0.3 + 0.22 * legend_rows) / fig.get_figheight(), 1, 0.95))
-    from ..fileio import atomic_write
-
-    try:
-        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    return _save(fig, path)
 
 
 def plot_aus(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
@@ -128,19 +148,15 @@ def plot_aus(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
     title says whether 0 is calibrated ("absent") or the raw neutral-face reference."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     from ..prompts import AU_NAMES
+
+    plt = _pyplot()
 
     aus = list(result.au_names)
     if not aus:
         raise ValueError("this prediction has no AU evidence (predicted with aus=False)")
     frames = result.frames
-    all_frames = frames.drop_duplicates("frame").sort_values("frame")
-    times = all_frames["approx_time"].to_numpy(dtype=np.float64)
-    frame_index = all_frames["frame"].to_numpy()
-    interval = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25
+    frame_index, times, interval = _video_frames(result)
     duration = float(result.video.get("duration") or (times[-1] + interval if len(times) else 0.0)) or 1.0
     face_ids = [f["face_id"] for f in result.faces]
     values = frames.dropna(subset=["face_id"])[aus].to_numpy(dtype=np.float64)
@@ -169,18 +185,10 @@ def plot_aus(result: PredictionResult, path: str | os.PathLike[str]) -> Path:
         ax.set_xlim(0, duration)
         ax.set_title(f"face {face_id}", fontsize=8, loc="left")
     if not face_ids:
-        ax = axes[0, 0]
-        ax.text(0.5, 0.5, "no face found", ha="center", va="center", transform=ax.transAxes, fontsize=12)
-        ax.set_xlim(0, duration)
-        ax.set_yticks([])
+        _no_face(axes[0, 0], duration)
     axes[-1, 0].set_xlabel("time (s)")
     fig.tight_layout(rect=(0, 0, 0.93, 1 - 0.35 / height))
     if image is not None:
         bar = fig.add_axes((0.94, 0.15, 0.012, 0.7))
         fig.colorbar(image, cax=bar).ax.tick_params(labelsize=7)
-    from ..fileio import atomic_write
-
-    try:
-        return atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    finally:
-        plt.close(fig)
+    return _save(fig, path)

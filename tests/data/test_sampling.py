@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dkclip.data.sampling import SegmentSampler, eval_indices, train_indices
+from dkclip.data.sampling import FrameSampler, eval_indices, train_indices
 
 
 def test_train_one_random_frame_per_segment() -> None:
@@ -50,10 +50,10 @@ def test_test_mode_segment_centres() -> None:
 
 
 def test_multiview_uniform_and_random() -> None:
-    views = SegmentSampler(16, "test", num_views=2)(32)
+    views = FrameSampler(16, "test", num_views=2)(32)
     assert views.tolist() == [list(range(0, 32, 2)), list(range(1, 32, 2))]
-    assert (SegmentSampler(16, "test")(40)[0] == eval_indices(40, 16)).all()
-    rnd = SegmentSampler(16, "test", num_views=4, view_mode="random")(64, torch.Generator().manual_seed(1))
+    assert (FrameSampler(16, "test")(40)[0] == eval_indices(40, 16)).all()
+    rnd = FrameSampler(16, "test", num_views=4, view_mode="random")(64, torch.Generator().manual_seed(1))
     assert rnd.shape == (4, 16) and len({tuple(v) for v in rnd.tolist()}) > 1
 
 
@@ -61,6 +61,6 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         train_indices(0, 16)
     with pytest.raises(ValueError):
-        SegmentSampler(mode="val")  # type: ignore[arg-type]
+        FrameSampler(mode="val")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         eval_indices(10, 4, short_clip="mirror")  # type: ignore[arg-type]

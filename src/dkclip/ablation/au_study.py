@@ -101,7 +101,7 @@ def truth(dataset: ClipDataset, indices: Sequence[int], root: str | None,
         target = ann.get("target_aus", {})
         clips.append([float(target.get(str(a), 0.0)) > 0 for a in AU_IDS])
         frames = np.array([f["aus"] for f in ann["frames"]], dtype=np.float64)  # (frames, A)
-        sampled = np.asarray(dataset.sampler(dataset.reader.count(rec.path)))[0]
+        sampled = np.asarray(dataset.frame_sampler(dataset.reader.count(rec.path)))[0]
         sampled = np.clip(sampled, 0, len(frames) - 1).reshape(num_snippets, -1)
         snips.append(frames[sampled].mean(axis=1) >= ACTIVE)
     return np.array(clips, dtype=bool), np.array(snips, dtype=bool)

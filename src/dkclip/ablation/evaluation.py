@@ -146,7 +146,7 @@ def collect(model: DKClip, dataset: ClipDataset, cfg: TrainConfig,
             continue
         kinds = frame_noise_kinds(ann)
         clip_noisy.append(any(k is not None for k in kinds))
-        sampled = np.asarray(dataset.sampler(dataset.reader.count(rec.path)))  # (clips, T), deterministic in test
+        sampled = np.asarray(dataset.frame_sampler(dataset.reader.count(rec.path)))  # (clips, T), deterministic in test
         row: list[str] = []
         for view in range(views_total):
             # Views are clip-major: view = clip * crops + crop, and crops share the clip's frames.

@@ -31,7 +31,7 @@ from .dataset import (
 from .errors import AnnotationError, DataError, MediaError, SampleError
 from .media import AutoReader, FrameFolderReader, VideoFileReader, list_frame_files, natural_key
 from .mixing import MixupFMix, fmix_mask, smooth_one_hot
-from .sampling import SegmentSampler, eval_indices, train_indices
+from .sampling import FrameSampler, eval_indices, train_indices
 from .transforms import EvalTransform, Normalize, TrainTransform, build_transform
 
 __all__ = [
@@ -43,12 +43,12 @@ __all__ = [
     "DataReport",
     "EvalTransform",
     "FrameFolderReader",
+    "FrameSampler",
     "MediaError",
     "MixupFMix",
     "Normalize",
     "PathRewrite",
     "SampleError",
-    "SegmentSampler",
     "SkippedSample",
     "TrainTransform",
     "VideoFileReader",

@@ -1,6 +1,6 @@
 """The clip Dataset and its loader: records → (sample indices → decoded frames → transform) → batches.
 
-The parts are swappable (pytorchvideo style): a :class:`ClipDataset` takes any ``sampler`` (``n, generator →
+The parts are swappable (pytorchvideo style): a :class:`ClipDataset` takes any ``frame_sampler`` (``n, generator →
 (V, T) indices``), ``reader`` (``count``/``read``) and ``transform`` (``uint8 (T,3,H,W), generator → float``).
 :func:`build_dataset` wires the defaults from a list file.
 
@@ -59,7 +59,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 from .annotations import PathRewrite, VideoRecord, load_annotations
 from .errors import DataError, MediaError, SampleError
 from .media import AutoReader, MediaReader
-from .sampling import SegmentSampler
+from .sampling import FrameSampler
 from .transforms import build_transform
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ _MEDIA_FAILURES: tuple[type[BaseException], ...] = (DataError, OSError, ValueErr
 class ClipDataset(Dataset[dict[str, Any]]):
     """Video clips from :class:`VideoRecord` objects (see the module docstring)."""
 
-    def __init__(self, records: Sequence[VideoRecord], *, sampler: Callable[..., np.ndarray],
+    def __init__(self, records: Sequence[VideoRecord], *, frame_sampler: Callable[..., np.ndarray],
                  transform: ClipTransform, reader: MediaReader | None = None, num_classes: int | None = None,
                  on_error: OnError = "raise", skip_mode: SkipMode = "replace", seed: int = 0,
                  max_replacements: int = 32) -> None:
@@ -98,7 +98,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         if skip_mode not in ("replace", "drop"):
             raise ValueError(f"skip_mode must be 'replace' or 'drop', got {skip_mode!r}")
-        self.sampler = sampler
+        self.frame_sampler = frame_sampler
         self.transform = transform
         self.reader: MediaReader = reader if reader is not None else AutoReader(
             getattr(transform, "min_source_short_side", None))
@@ -157,7 +157,7 @@ class ClipDataset(Dataset[dict[str, Any]]):
         if n <= 0:
             kind = "zero-length video" if os.path.isfile(rec.path) else "empty frame folder (no jpg/jpeg/png files)"
             raise MediaError.at(rec.path, kind)
-        indices = np.asarray(self.sampler(n, self.generator))
+        indices = np.asarray(self.frame_sampler(n, self.generator))
         frames = self._media(rec.path, lambda path: self.reader.read(path, indices.reshape(-1)))
         return n, indices, frames
 
@@ -247,10 +247,10 @@ def build_dataset(list_file: str | os.PathLike[str], mode: Literal["train", "tes
             logger.info("%s: dropped %d clips listed with fewer than %d frames", list_file,
                         len(records) - len(kept), min_listed_frames)
         records = kept
-    sampler = SegmentSampler(num_frames=num_frames, mode=mode, short_clip=short_clip, num_views=num_clips,
-                             view_mode=view_mode)
+    frame_sampler = FrameSampler(num_frames=num_frames, mode=mode, short_clip=short_clip, num_views=num_clips,
+                                 view_mode=view_mode)
     transform = build_transform(mode, image_size, normalize=normalize, num_crops=num_crops, **train_options)
-    return ClipDataset(records, sampler=sampler, transform=transform, num_classes=num_classes,
+    return ClipDataset(records, frame_sampler=frame_sampler, transform=transform, num_classes=num_classes,
                        on_error=on_error, skip_mode=skip_mode or ("replace" if mode == "train" else "drop"),
                        seed=seed)
 
@@ -367,7 +367,7 @@ def build_loader(dataset: ClipDataset, batch_size: int, *, shuffle: bool | None 
     ``shuffle`` and ``drop_last`` default to True for a training dataset (its sampler is in train mode) and
     False otherwise. Pass ``sampler`` (e.g. a DistributedSampler) to replace shuffling.
     """
-    training = getattr(dataset.sampler, "mode", "train") == "train"
+    training = getattr(dataset.frame_sampler, "mode", "train") == "train"
     shuffle = training if shuffle is None else shuffle
     drop_last = training if drop_last is None else drop_last
     generator = torch.Generator().manual_seed(seed)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from .sampling import SegmentSampler
+from .sampling import FrameSampler
 from .transforms import EvalTransform, Normalize, TrainTransform
 
 if TYPE_CHECKING:
@@ -50,16 +50,16 @@ def as_frame_tensor(frames: torch.Tensor | np.ndarray | Sequence[np.ndarray]) ->
 class VideoTransform:
     """Frame sampling followed by a clip transform (the two halves of a dataset sample, without the I/O)."""
 
-    sampler: SegmentSampler
+    frame_sampler: FrameSampler
     transform: TrainTransform | EvalTransform
 
     @property
     def num_frames(self) -> int:
-        return self.sampler.num_frames
+        return self.frame_sampler.num_frames
 
     def indices(self, n: int, generator: torch.Generator | None = None) -> np.ndarray:
         """The frame indices (T,) this transform takes from an n-frame clip (one view)."""
-        return self.sampler(n, generator)[0]
+        return self.frame_sampler(n, generator)[0]
 
     def __call__(self, frames: torch.Tensor | np.ndarray | Sequence[np.ndarray],
                  generator: torch.Generator | None = None) -> torch.Tensor:
@@ -71,8 +71,8 @@ class VideoTransform:
 def model_transforms(config: DKClipConfig, **train_options: Any) -> tuple[VideoTransform, VideoTransform]:
     """``(train, eval)`` transforms for a model config: its input size, normalisation, training T and test T."""
     norm = Normalize(tuple(config.image_mean), tuple(config.image_std))
-    train = VideoTransform(SegmentSampler(config.num_frames, "train", config.short_clip),
+    train = VideoTransform(FrameSampler(config.num_frames, "train", config.short_clip),
                            TrainTransform(size=config.image_size, normalize=norm, **train_options))
-    evaluate = VideoTransform(SegmentSampler(config.test_num_frames, "test", config.short_clip),
+    evaluate = VideoTransform(FrameSampler(config.test_num_frames, "test", config.short_clip),
                               EvalTransform(size=config.image_size, normalize=norm))
     return train, evaluate

@@ -72,8 +72,8 @@ def eval_indices(n: int, num_frames: int = 16, short_clip: ShortClip = "loop", v
 
 
 @dataclass(frozen=True)
-class SegmentSampler:
-    """A configured sampler; ``sampler(n, generator)`` returns indices of shape ``(num_views, T)``."""
+class FrameSampler:
+    """A configured frame sampler; ``frame_sampler(n, generator)`` returns indices of shape ``(num_views, T)``."""
 
     num_frames: int = 16
     mode: Literal["train", "test"] = "train"

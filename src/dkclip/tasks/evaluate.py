@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from ..data.dataset import ClipDataset
 from ..data.errors import DataError
-from ..data.sampling import SegmentSampler
+from ..data.sampling import FrameSampler
 from ..engine.builders import eval_loader, resolve_amp, split_dataset
 from ..engine.config import TrainConfig
 from ..engine.distributed import cleanup, init_distributed
@@ -56,7 +56,7 @@ def evaluate(model_path: str | Path, cfg: TrainConfig, list_file: str | None = N
                              f"{model.config.test_num_frames})")
         dataset = split_dataset(cfg, list_file, "test", model.config, key, num_frames=num_frames,
                                 num_clips=cfg.eval.num_clips, num_crops=cfg.eval.num_crops)
-        frames = cast(SegmentSampler, dataset.sampler).num_frames  # build_dataset's sampler
+        frames = cast(FrameSampler, dataset.frame_sampler).num_frames  # build_dataset's frame sampler
         amp_dtype, _ = resolve_amp(cfg.run.amp, info.device)
         loader = eval_loader(dataset, cfg, info)
         names = model.config.class_labels

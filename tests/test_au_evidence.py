@@ -1,5 +1,5 @@
 """Action-unit evidence from the text tower (dkclip.model.au_evidence) and its measurement against the generator's AU
-intensities (dkclip.ablation.au_study)."""
+intensities (dkclip.ablation.au_study), calibrated on rendered faces (dkclip.predict.au_calibration)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import torch
 import torch.nn.functional as F
 
 import dkclip
-from dkclip.ablation.au_study import measure_aus, render_reference, synthetic_calibration
+from dkclip.ablation.au_study import measure_aus
 from dkclip.ablation.noise import roc_auc
 from dkclip.model.au_evidence import DEFAULT_AUS, AUEvidence, au_column, au_scores, encode_texts
+from dkclip.predict.au_calibration import render_reference, synthetic_calibration
 from dkclip.prompts import AU_NAMES
 from dkclip.synth import AU_IDS
 
@@ -126,7 +127,8 @@ def test_the_shipped_clip_ties_au_words_to_synthetic_faces(shipped: dkclip.DKCli
 
 
 def test_the_au_block() -> None:
-    from dkclip.ablation.au_study import BEGIN_MARKER, END_MARKER, render_au_study
+    from dkclip.ablation.au_study import BEGIN_MARKER, END_MARKER, AUStudy, render_au_study
+    from dkclip.ablation.typed import from_dict
 
     au = {"au": 12, "name": "AU12", "present_clips": 100, "present_snippets": 300, "clip_auc": 0.9,
           "snippet_auc": 0.8, "raw_specificity": 0.6, "raw_sensitivity": 1.0, "specificity": 0.9, "sensitivity": None}
@@ -135,7 +137,7 @@ def test_the_au_block() -> None:
               "aus": [au]},
         "b": {"source": "runs/x", "temporal": "hierarchical", "clips": 700, "mean_clip_auc": None,
               "mean_snippet_auc": 0.5, "aus": [{**au, "clip_auc": None}]}}}
-    block = render_au_study(result)
+    block = render_au_study(from_dict(AUStudy, result))  # the JSON as au_evidence.json holds it, typed
     assert block.startswith(BEGIN_MARKER + "\nTest set `h.txt` (700 clips).") and block.endswith(END_MARKER)
     row = next(line for line in block.splitlines() if line.startswith("| AU12"))
     assert row == "| AU12 | lip corner puller | 100 | 0.90 | 0.80 | 80 / 90 % | - | 0.80 | 80 / 90 % |"

@@ -14,3 +14,7 @@ NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, 
     "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
     "clip": (CLIP_MEAN, CLIP_STD),
 }
+
+# The model's prediction heads, by name (dkclip.model.heads turns a forward pass into their probabilities):
+# "global" from the video feature v (the paper's), "local" the NRM-fused snippets (Eq. 10), "fused" their mean.
+HEADS: tuple[str, ...] = ("global", "local", "fused")

@@ -156,14 +156,20 @@ def identify_clip_file(path: str | os.PathLike[str]) -> str | None:
     if known is not None:
         logger.info("%s is %s (SHA-256 %s…, as published by OpenAI)", path, known[0], digest[:12])
         return known[0]
-    for cfg in _PRETRAINED.values():
-        if cfg.sha256 == digest:
-            name = f"dkclip pretrained {cfg.model}/{cfg.tag}"
-            logger.info("%s is %s", path, name)
-            return name
+    registered = registered_cfg_of_file(path)
+    if registered is not None:
+        name = f"dkclip pretrained {registered.model}/{registered.tag}"
+        logger.info("%s is %s", path, name)
+        return name
     logger.info("%s (SHA-256 %s…) is not one of OpenAI's published CLIP checkpoints; loading it as given",
                 path, digest[:12])
     return None
+
+
+def registered_cfg_of_file(path: str | os.PathLike[str]) -> PretrainedCfg | None:
+    """The registered pretrained weights a file is (by SHA-256: a shipped file passed by path), else None."""
+    digest = file_sha256(path)
+    return next((cfg for cfg in _PRETRAINED.values() if cfg.sha256 == digest), None)
 
 
 def fitting_model(path: str | os.PathLike[str]) -> str | None:

@@ -16,7 +16,8 @@ import dkclip
 from dkclip.cli import main
 from dkclip.model.au_evidence import DEFAULT_AUS, AUEvidence, au_column, au_scores
 from dkclip.predict import Predictor
-from dkclip.predict.models import DEFAULT_AU_CALIBRATION, default_au_evidence, default_model
+from dkclip.predict.au_calibration import DEFAULT_AU_CALIBRATION, au_evidence_for, calibration_document
+from dkclip.predict.models import default_model
 from dkclip.predict.outputs import WindowResult, frame_aus, snippet_spans
 from dkclip.predict.pipeline import WindowJob
 from dkclip.predict.predictor import ModelRunner
@@ -105,8 +106,6 @@ def test_predictor_writes_au_columns(face_video: str, tmp_path: Path) -> None:
 
 
 def test_shipped_calibration_is_what_the_default_model_gives() -> None:
-    from dkclip.ablation.au_study import calibration_document
-
     shipped = json.loads(DEFAULT_AU_CALIBRATION.read_text())
     fresh = calibration_document(default_model())
     assert shipped["aus"] == fresh["aus"] == list(DEFAULT_AUS)
@@ -118,7 +117,7 @@ def test_default_model_is_calibrated_and_shows_the_smile(tmp_path: Path) -> None
     """On rendered synthetic faces, the default model's calibrated evidence of AU12 (lip corner puller) and AU06
     (cheek raiser) is higher on a happy face than on a sad one, and AU15 (lip corner depressor) the other way
     (measured: AU12 +0.98 vs -2.37, AU06 +0.35 vs -1.88, AU15 -0.73 vs +0.65)."""
-    evidence = default_au_evidence(default_model())
+    evidence = au_evidence_for(default_model())
     assert evidence.calibrated
     clips = {}
     for label, name in ((0, "happy"), (1, "sad")):

@@ -17,6 +17,7 @@ never in any training or test set).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -27,24 +28,27 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..errors import UsageError
+from ..fileio import atomic_write_text
 from ..model.au_evidence import AUEvidence, au_column
+from ..predict.au_calibration import ACTIVE, synthetic_calibration
 from ..prompts import AU_NAMES
-from ..synth import AU_IDS, ClipSpec, render_clip
-from ..synth.config import preset_config
+from ..synth import AU_IDS
 from ..tables import markdown_table
-from .heldout import HELDOUT_SEED
+from .grid import build_grid, experiment_config, select_experiments
+from .keys import input_fingerprint, run_key
 from .noise import roc_auc
+from .plan import AblateOptions, StudyPart
 from .predictions import load_annotation
+from .typed import from_dict
 
 if TYPE_CHECKING:
     from ..data.dataset import ClipDataset
-    from ..engine.config import TrainConfig
+    from ..engine.run_config import TrainConfig
     from ..model.dkclip import DKClip
 
 logger = logging.getLogger(__name__)
 
-CALIBRATION_SEED = HELDOUT_SEED + 1  # identities of their own: (7001, i)
-ACTIVE = 0.15
 
 
 @dataclass(frozen=True)
@@ -62,29 +66,41 @@ class AUMeasure:
     specificity: float | None  # the same after the calibration on rendered faces
     sensitivity: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+
+@dataclass(frozen=True)
+class AUModelResult:
+    """One model on the test set: where it came from, its temporal model, and per AU its :class:`AUMeasure`."""
+
+    source: str  # a run's best/ folder, or "shipped"
+    clips: int
+    temporal: str
+    mean_clip_auc: float | None  # over the AUs that have one
+    mean_snippet_auc: float | None
+    aus: list[AUMeasure]
 
 
-@torch.no_grad()
+@dataclass(frozen=True)
+class AUStudy:
+    """``au_evidence.json``: the test list and each model's measures (written with ``dataclasses.asdict``)."""
+
+    test_list: str
+    models: dict[str, AUModelResult]
+
+
 def embed_dataset(model: DKClip, dataset: ClipDataset, cfg: TrainConfig,
                   loader: Iterable[Any] | None = None) -> tuple[list[int], torch.Tensor, torch.Tensor]:
     """(dataset indices, video embeddings (n, E), snippet embeddings (n, N, E)) of every clip (first view)."""
     from ..engine.builders import eval_loader
     from ..engine.distributed import DistInfo
+    from ..engine.inference import iterate_outputs
 
-    model.eval()
     device = next(model.parameters()).device
     batches = loader if loader is not None else eval_loader(dataset, cfg, DistInfo(device=device))
     idx, video, snippets = [], [], []
-    for batch in batches:
-        x = batch["video"].to(device)
-        if x.dim() == 6:
-            x = x[:, 0]
-        out = model(x)
+    for batch, out, views in iterate_outputs(model, batches, device):
         idx += batch["index"].tolist()
-        video.append(out.video_embedding.float().cpu())
-        snippets.append(out.snippet_embeddings.float().cpu())
+        video.append(out.video_embedding[::views].float().cpu())  # the first view of each clip
+        snippets.append(out.snippet_embeddings[::views].float().cpu())
     order = np.argsort(idx)
     return [idx[i] for i in order], torch.cat(video)[order], torch.cat(snippets)[order]
 
@@ -105,63 +121,6 @@ def truth(dataset: ClipDataset, indices: Sequence[int], root: str | None,
         sampled = np.clip(sampled, 0, len(frames) - 1).reshape(num_snippets, -1)
         snips.append(frames[sampled].mean(axis=1) >= ACTIVE)
     return np.array(clips, dtype=bool), np.array(snips, dtype=bool)
-
-
-def render_reference(model: DKClip, per_class: int = 8, seed: int = CALIBRATION_SEED,
-                     preset: str = "aligned") -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """Rendered noise-free synthetic clips of new identities, ``per_class`` of each of the 7 classes: model inputs
-    (M, T, 3, S, S), clip truth (M, A) and snippet truth (M, N, A) over :data:`AU_IDS`."""
-    from ..data.pipeline import model_transforms
-
-    _, eval_tf = model_transforms(model.config)
-    synth = preset_config(preset, size=max(112, model.config.image_size))
-    t, n = model.config.test_num_frames, model.config.num_snippets
-    videos, clips, snips = [], [], []
-    for i in range(7 * per_class):
-        spec = ClipSpec(clip_id=f"r{i}", label=i % 7, identity=i, num_frames=t, index=i, seed=seed, noisy=False,
-                        config=synth)
-        frames, clip_truth = render_clip(spec)
-        videos.append(eval_tf(frames))  # exactly T frames: all kept, in order
-        clips.append(clip_truth.target.max(axis=0) > 0)
-        snips.append(clip_truth.aus.reshape(n, -1, len(AU_IDS)).mean(axis=1) >= ACTIVE)
-    return torch.stack(videos), np.array(clips, dtype=bool), np.array(snips, dtype=bool)
-
-
-@torch.no_grad()
-def synthetic_calibration(model: DKClip, evidence: AUEvidence, per_class: int = 8, seed: int = CALIBRATION_SEED,
-                          preset: str = "aligned", batch_size: int = 8) -> AUEvidence:
-    """Calibrate ``evidence`` (its AUs a subset of :data:`AU_IDS`) on rendered synthetic faces; returns it."""
-    model.eval()
-    device = next(model.parameters()).device
-    videos, clip_truth, snippet_truth = render_reference(model, per_class, seed, preset)
-    vids, snips = [], []
-    for start in range(0, videos.shape[0], batch_size):
-        out = model(videos[start:start + batch_size].to(device))
-        vids.append(out.video_embedding.float().cpu())
-        snips.append(out.snippet_embeddings.float().cpu())
-    cols = [AU_IDS.index(a) for a in evidence.aus]
-    return evidence.calibrate(torch.cat(vids), clip_truth[:, cols], torch.cat(snips), snippet_truth[:, :, cols])
-
-
-def calibration_document(model: DKClip, note: str = "") -> dict[str, Any]:
-    """:func:`synthetic_calibration` of ``model`` as the JSON a model's AU calibration file holds (what
-    ``dkclip.predict.models.DEFAULT_AU_CALIBRATION`` ships for the default predict model). Regenerate that file
-    after changing the shipped weights, the default model's initialisation or the renderer::
-
-        python -c "from dkclip.predict.models import default_model, DEFAULT_AU_CALIBRATION as P; \\
-          from dkclip.ablation.au_study import write_calibration; write_calibration(default_model(), P)"
-    """
-    with torch.random.fork_rng(devices=[]):
-        calibrated = synthetic_calibration(model, AUEvidence.from_model(model))
-    source = f"calibrated on {7 * 8} rendered noise-free aligned synthetic clips (seed {CALIBRATION_SEED})"
-    return {"note": f"{note}: {source}" if note else source, **calibrated.calibration()}
-
-
-def write_calibration(model: DKClip, path: str | Path, note: str = "") -> Path:
-    """Write :func:`calibration_document` of ``model`` to ``path`` (atomically)."""
-    from ..fileio import atomic_write_text
-
-    return atomic_write_text(Path(path), json.dumps(calibration_document(model, note), indent=1) + "\n")
 
 
 def _share(mask: np.ndarray) -> float | None:
@@ -187,18 +146,18 @@ def measure_aus(evidence: AUEvidence, calibrated: AUEvidence, video: torch.Tenso
 
 
 def run_au_study(models: dict[str, Path | str], list_file: str, root: str, out: Path,
-                 cfg: TrainConfig | None = None) -> dict[str, Any]:
+                 cfg: TrainConfig | None = None) -> AUStudy:
     """Measure each model (a run directory, ``best/`` folder, or ``"shipped"`` for the shipped CLIP zero-shot:
     average pooling, no CMAM) on the test list; write ``out`` (JSON) and return its content."""
     from ..engine.builders import split_dataset
-    from ..engine.config import TrainConfig as _TrainConfig
+    from ..engine.run_config import TrainConfig as _TrainConfig
     from ..factory import create_model, load_model
     from ..fileio import atomic_write_json
 
     cfg = cfg or _TrainConfig()
     cfg.data.root, cfg.data.test_list = root, list_file
     cfg.data.workers, cfg.data.eval_batch_size = 1, 16
-    result: dict[str, Any] = {"test_list": list_file, "models": {}}
+    results: dict[str, AUModelResult] = {}
     for name, source in models.items():
         if str(source) == "shipped":
             model = create_model("dkclip-tiny", pretrained="synthclip", temporal="avgpool", use_cmam=False,
@@ -214,22 +173,20 @@ def run_au_study(models: dict[str, Path | str], list_file: str, root: str, out: 
         measures = measure_aus(evidence, calibrated, video, snippets, clip_truth, snippet_truth)
         aucs = [m.clip_auc for m in measures if m.clip_auc is not None]
         saucs = [m.snippet_auc for m in measures if m.snippet_auc is not None]
-        result["models"][name] = {
-            "source": str(source), "clips": len(indices), "temporal": model.config.temporal,
-            "mean_clip_auc": float(np.mean(aucs)) if aucs else None,
-            "mean_snippet_auc": float(np.mean(saucs)) if saucs else None,
-            "aus": [m.to_dict() for m in measures],
-        }
+        result = AUModelResult(source=str(source), clips=len(indices), temporal=model.config.temporal,
+                               mean_clip_auc=float(np.mean(aucs)) if aucs else None,
+                               mean_snippet_auc=float(np.mean(saucs)) if saucs else None, aus=measures)
+        results[name] = result
         logger.info("%s: mean AU ROC-AUC per clip %.3f, per snippet %.3f", name,
-                    result["models"][name]["mean_clip_auc"] or float("nan"),
-                    result["models"][name]["mean_snippet_auc"] or float("nan"))
-    atomic_write_json(out, result)
-    return result
+                    result.mean_clip_auc or float("nan"), result.mean_snippet_auc or float("nan"))
+    study = AUStudy(test_list=list_file, models=results)
+    atomic_write_json(out, dataclasses.asdict(study))
+    return study
 
 
-def load_au_study(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(path.read_text())
-    return data
+def load_au_study(path: Path) -> AUStudy:
+    """An ``au_evidence.json`` written by :func:`run_au_study`."""
+    return from_dict(AUStudy, json.loads(path.read_text()))
 
 
 BEGIN_MARKER = "<!-- au-evidence:begin -->"
@@ -240,31 +197,31 @@ def _f(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return "-" if value is None else f"{scale * value:.{digits}f}"
 
 
-def render_au_study(result: dict[str, Any]) -> str:
+def render_au_study(study: AUStudy) -> str:
     """The Markdown block (markers included): per AU and model, ROC-AUC per clip and per snippet, and the share
     of clips on the right side of 0 (raw and calibrated)."""
-    models = result["models"]
+    models = study.models
     names = list(models)
     head = ["AU", "name", "clips with it"]
     for n in names:
         head += [f"{n}: ROC-AUC clip", f"{n}: ROC-AUC snippet", f"{n}: right side of 0, raw / calibrated"]
     rows = []
-    first = models[names[0]]["aus"]
+    first = models[names[0]].aus
     for j, a in enumerate(first):
-        row: list[object] = [a["name"], AU_NAMES[a["au"]], a["present_clips"]]
+        row: list[object] = [a.name, AU_NAMES[a.au], a.present_clips]
         for n in names:
-            m = models[n]["aus"][j]
-            raw = _balanced(m["raw_specificity"], m["raw_sensitivity"])
-            cal = _balanced(m["specificity"], m["sensitivity"])
-            row += [_f(m["clip_auc"]), _f(m["snippet_auc"]), f"{_f(raw, 100, 0)} / {_f(cal, 100, 0)} %"]
+            m = models[n].aus[j]
+            raw = _balanced(m.raw_specificity, m.raw_sensitivity)
+            cal = _balanced(m.specificity, m.sensitivity)
+            row += [_f(m.clip_auc), _f(m.snippet_auc), f"{_f(raw, 100, 0)} / {_f(cal, 100, 0)} %"]
         rows.append(row)
     mean: list[object] = ["mean", "", ""]
     for n in names:
-        mean += [f"**{_f(models[n]['mean_clip_auc'])}**", f"**{_f(models[n]['mean_snippet_auc'])}**", ""]
+        mean += [f"**{_f(models[n].mean_clip_auc)}**", f"**{_f(models[n].mean_snippet_auc)}**", ""]
     rows.append(mean)
     lines = [BEGIN_MARKER,
-             f"Test set `{result['test_list']}` ({models[names[0]]['clips']} clips). Models: "
-             + "; ".join(f"**{n}**: `{m['source']}` ({m['temporal']})" for n, m in models.items()) + ".",
+             f"Test set `{study.test_list}` ({models[names[0]].clips} clips). Models: "
+             + "; ".join(f"**{n}**: `{m.source}` ({m.temporal})" for n, m in models.items()) + ".",
              "", markdown_table(head, rows), "",
              "ROC-AUC: per clip, an AU is present when it belongs to the clip's labelled expression; per snippet, when "
              "its mean intensity over the snippet's sampled frames is at least 0.15 (noise runs of another expression "
@@ -279,3 +236,37 @@ def _balanced(specificity: float | None, sensitivity: float | None) -> float | N
     if specificity is None:
         return None
     return specificity if sensitivity is None else (specificity + sensitivity) / 2
+
+
+def study_au_evidence(parts: dict[str, StudyPart], options: AblateOptions) -> str:
+    """``dkclip ablate --au-evidence``: the shipped CLIP and the full model (first seed, aligned preset, its kept
+    weights) on the aligned held-out set; writes ``<records dir>/au_evidence.json`` and the block into
+    ``options.report``; returns the block."""
+    part = parts.get("aligned")
+    if part is None:
+        raise UsageError("--au-evidence needs the aligned preset")
+    seed = options.seed_list[0]
+    full = select_experiments(build_grid(), ["table4/+CCR"])[0]
+    key = run_key(experiment_config(part.base, full, seed), input_fingerprint(part.base))
+    run_dir = Path(options.out_dir) / "aligned" / "runs" / key
+    if not (run_dir / "best").is_dir():
+        raise UsageError(f"the full model of seed {seed} has no kept weights in {run_dir} yet",
+                         hint="run (or let finish) its training first: dkclip ablate with the same --out-dir")
+    held = next(t for t in part.test_sets if t.name == "heldout")
+    study = run_au_study({"shipped CLIP": "shipped", "fine-tuned": run_dir / "best"}, held.list_file, held.root,
+                         options.records_root / "au_evidence.json")
+    block = render_au_study(study)
+    if options.report is not None:
+        write_au_block(Path(options.report), block)
+    return block
+
+
+def write_au_block(report: Path, block: str) -> None:
+    """Replace the text between the au-evidence markers of ``report``; unlike the ablate block it is never
+    appended: where the AU table goes in the document is the author's choice."""
+    text = report.read_text() if report.is_file() else ""
+    begin, end = text.find(BEGIN_MARKER), text.find(END_MARKER)
+    if begin < 0 or end < begin:
+        raise UsageError(f"{report} has no {BEGIN_MARKER} ... {END_MARKER} block; add the markers where the "
+                         "table should go")
+    atomic_write_text(report, text[:begin] + block + text[end + len(END_MARKER):])

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engine.config import TrainConfig
+from ..engine.run_config import TrainConfig
 from ..pretrained import file_sha256
 from ..stats import uar_war
 from ..synth import NOISE_KINDS
@@ -96,29 +96,24 @@ def measure(request: EvalRequest, preds: ClipPredictions, digest: str, nrm_activ
 
 
 # ------------------------------------------------------------------------------------------------- running
-@torch.no_grad()
 def collect(model: DKClip, dataset: ClipDataset, cfg: TrainConfig,
             loader: Iterable[Any] | None = None) -> ClipPredictions:
     """Run ``model`` over ``dataset`` (one process) and gather what :class:`ClipPredictions` holds."""
     from ..engine.builders import eval_loader
     from ..engine.distributed import DistInfo
+    from ..engine.inference import iterate_outputs
+    from ..model.heads import head_probabilities
 
-    model.eval()
     device = next(model.parameters()).device
     n = model.config.num_snippets
     batches: Iterable[Any] = loader if loader is not None else eval_loader(
         dataset, cfg, DistInfo(rank=0, world_size=1, local_rank=0, device=device))
     indices, glob, local, scores, kept, cos = [], [], [], [], [], []
-    for batch in batches:
-        video = batch["video"].to(device)
-        views = 1
-        if video.dim() == 6:
-            views = video.shape[1]
-            video = video.flatten(0, 1)
-        out = model(video)
-        b = video.shape[0] // views
-        glob.append(out.logits.float().softmax(-1).view(b, views, -1).sum(1))
-        local.append(out.fused_local_logits.float().softmax(-1).view(b, views, -1).sum(1))
+    for batch, out, views in iterate_outputs(model, batches, device):
+        b = out.logits.shape[0] // views
+        probs = head_probabilities(out, views)
+        glob.append(probs["global"])
+        local.append(probs["local"])
         scores.append(out.snippet_scores.float().reshape(b, views * n))
         kept.append(out.kept.reshape(b, views * n))
         sim = torch.einsum("be,bne->bn", F.normalize(out.video_embedding.float(), dim=-1),

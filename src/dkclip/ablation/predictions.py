@@ -4,8 +4,8 @@ study can be recomputed without retraining.
 One gzipped CSV per (run, test set), ``predictions/<key>.<set>.csv.gz``, one row per clip:
 
 - ``clip`` (the list path), ``label``, ``clip_noisy`` (1 when any frame of the clip carries a noise flag);
-- ``g0..g{K-1}``: the global head's class probabilities, ``l0..l{K-1}``: the NRM-fused local head's (summed over
-  views, as ``dkclip evaluate``; the fused head is their sum), 5 decimals;
+- ``g0..g{K-1}``: the global head's class probabilities, ``l0..l{K-1}``: the NRM-fused local head's (averaged
+  over views, as ``dkclip evaluate``; the fused head is their mean: :mod:`dkclip.model.heads`), 5 decimals;
 - per snippet ``j`` (``j = view · N + n``): ``a{j}`` the NRM's a*, ``kept{j}`` (0/1), ``cos{j}`` the cosine of the
   snippet embedding with the video embedding (the NRM's raw similarity: a* of any normalisation can be
   recomputed from it), and ``noise{j}``, the generator's truth: the noise kind when most of the snippet's sampled
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..fileio import atomic_write
+from ..model.heads import combine_heads
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ class ClipPredictions:
         if head == "local":
             return self.local_probs
         if head == "fused":
-            return self.global_probs + self.local_probs
+            return combine_heads(self.global_probs, self.local_probs)
         raise KeyError(head)
 
     def preds(self, head: str = "global") -> np.ndarray:

@@ -13,22 +13,16 @@ takes its share of the inputs and rank 0 writes the merged index.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..model.au_evidence import AUEvidence
-    from ..model.dkclip import DKClip
+    from ..predict.batch import InputReport
+    from ..predict.models import ModelChoice
     from ..predict.outputs import WindowResult
     from ..predict.predictor import PredictionResult, Predictor
     from ..predict.sources import SourceInfo
-
-logger = logging.getLogger(__name__)
-
-_VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -98,106 +92,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# ---------------------------------------------------------------------- model and predictor
-def build_model(args: argparse.Namespace) -> DKClip:
+# ---------------------------------------------------------------------- from arguments to the library
+def model_choice(args: argparse.Namespace) -> ModelChoice:
+    from ..predict.models import ModelChoice
+
+    return ModelChoice(model=args.model, zero_shot=args.zero_shot, clip_weights=args.clip_weights,
+                       prompts=args.prompts, arch=args.arch)
+
+
+def au_setting(args: argparse.Namespace) -> bool | str:
+    """What ``--no-aus`` / ``--au-calibration`` ask for (decided by dkclip.predict.au_calibration.au_evidence_for)."""
     from ..errors import UsageError
-    from ..predict.models import DEFAULT_MODEL_WARNING, default_model, zero_shot_model
-
-    if args.zero_shot:
-        if args.model:
-            raise UsageError("--zero-shot runs CLIP itself: give --clip-weights, not --model")
-        if not args.clip_weights:
-            raise UsageError("--zero-shot needs --clip-weights FILE (a CLIP checkpoint)")
-        return zero_shot_model(args.clip_weights, args.prompts, args.arch)
-    if args.clip_weights:
-        raise UsageError("--clip-weights is for --zero-shot; a trained model is given with --model")
-    if args.model:
-        from ..predict.models import load_trained
-
-        return load_trained(args.model)
-    print(f"warning: {DEFAULT_MODEL_WARNING}", file=sys.stderr)
-    return default_model()
-
-
-def build_au_evidence(args: argparse.Namespace, model: DKClip) -> AUEvidence | bool:
-    """The AU evidence the predictor scores with (see ``--no-aus`` and ``--au-calibration``)."""
-    import json
-
-    from ..errors import UsageError
-    from ..model.au_evidence import AUEvidence
 
     if args.no_aus:
         if args.au_calibration:
             raise UsageError("--au-calibration calibrates the AU columns that --no-aus leaves out: give one")
         return False
-    default_model = not args.model and not args.zero_shot
-    if args.au_calibration is None:
-        if default_model:
-            from ..predict.models import default_au_evidence
-
-            return default_au_evidence(model)
-        return True
-    evidence = AUEvidence.from_model(model)
-    if args.au_calibration == "synthetic":
-        from ..ablation.au_study import synthetic_calibration
-
-        return synthetic_calibration(model, evidence)
-    path = Path(args.au_calibration)
-    try:
-        data = json.loads(path.read_text())
-        return evidence.load_calibration(data)
-    except FileNotFoundError:
-        raise UsageError(f"--au-calibration: no such file: {path}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--au-calibration: {path}: not JSON (line {exc.lineno}: {exc.msg})") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"--au-calibration: {path}: not an AU calibration ({exc})",
-                         hint="write one with dkclip.AUEvidence.calibration() or "
-                              "dkclip.ablation.au_study.write_calibration") from None
+    return args.au_calibration if args.au_calibration is not None else True
 
 
-def build_predictor(args: argparse.Namespace, model: DKClip, device: Any = None) -> Predictor:
+def build_predictor(args: argparse.Namespace, choice: ModelChoice, device: Any = None) -> Predictor:
     from ..predict.predictor import Predictor
 
     options = {"max_faces": args.max_faces, "min_face_size": args.min_face_size, "threshold": args.threshold}
-    return Predictor(model, detector=args.detector, window=args.window, stride=args.stride,
+    return Predictor(choice.build(), detector=args.detector, window=args.window, stride=args.stride,
                      detect_every=args.detect_every, head=args.head, align=args.align, crop_scale=args.crop_scale,
                      max_gap=args.max_gap, min_track=args.min_track, batch_size=args.batch_size,
-                     device=device or args.device, fps=args.fps, detector_options=options,
-                     aus=build_au_evidence(args, model))
+                     device=device or args.device, fps=args.fps, detector_options=options, aus=au_setting(args))
 
 
-# ---------------------------------------------------------------------- outputs
-def output_names(paths: list[Path]) -> list[str]:
-    """A distinct folder name per input (its file or folder name without extension; _2, _3 for repeats)."""
-    names: list[str] = []
-    seen: dict[str, int] = {}
-    for p in paths:
-        base = p.stem if p.suffix else p.name
-        base = base or "input"
-        n = seen.get(base, 0) + 1
-        seen[base] = n
-        names.append(base if n == 1 else f"{base}_{n}")
-    return names
-
-
-def write_result(result: PredictionResult, args: argparse.Namespace, name: str | None) -> None:
-    if args.out:
-        out = Path(args.out) / name if name else Path(args.out)
-        result.save(out, plot=not args.no_plot)
-    if args.render:
-        target = Path(args.render) / f"{name}.mp4" if name else Path(args.render)
-        result.render(target)
-
-
-def _print_summary(result: PredictionResult, args: argparse.Namespace, seconds: float) -> None:
-    if args.quiet:
-        return
-    n = result.video.get("frames", 0)
-    print(result.summary())
-    print(f"  ({n} frames in {seconds:.1f} s, {n / max(seconds, 1e-9):.0f} frames/s)")
-
-
+# ---------------------------------------------------------------------- printing
 def live_line(result: WindowResult, info: SourceInfo, class_names: list[str]) -> str:
     """One rolling prediction: window span, face, top classes."""
     j = result.job
@@ -208,112 +132,46 @@ def live_line(result: WindowResult, info: SourceInfo, class_names: list[str]) ->
             + (f"  ({erased} snippet{'s' if erased != 1 else ''} erased)" if erased else ""))
 
 
+def _print_summary(result: PredictionResult, seconds: float) -> None:
+    n = result.video.get("frames", 0)
+    print(result.summary())
+    print(f"  ({n} frames in {seconds:.1f} s, {n / max(seconds, 1e-9):.0f} frames/s)")
+
+
+def _print_failure(report: InputReport) -> None:
+    print(f"dkclip predict: error: {report.error} (skipped)", file=sys.stderr, flush=True)
+
+
 # ---------------------------------------------------------------------- run
-def _run_live(args: argparse.Namespace, predictor: Predictor) -> int:
-    names = predictor.class_names
-
-    def on_window(result: WindowResult, info: SourceInfo) -> None:
-        print(live_line(result, info, names), flush=True)
-
-    result = predictor.predict_live(args.live, on_window=on_window, max_seconds=args.max_seconds)
-    if not args.quiet:
-        print(result.summary())
-    write_result(result, args, None)
-    return 0
-
-
-def _run_batch(args: argparse.Namespace, predictor: Predictor, paths: list[Path], names: list[str | None],
-               rank: int = 0, world: int = 1) -> list[dict[str, Any]]:
-    from ..errors import DKClipError
-
-    rows = []
-    for i in range(rank, len(paths), world):
-        path, name = paths[i], names[i]
-        row: dict[str, Any] = {"input": str(path), "output": name or "", "status": "ok", "faces": 0, "windows": 0,
-                               "error": ""}
-        start = time.perf_counter()
-        try:
-            result = predictor.predict(path)
-            write_result(result, args, name)
-        except (DKClipError, OSError) as exc:
-            message = str(exc).strip() or type(exc).__name__
-            if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in message:
-                message = f"{message}: {exc.filename}"
-            if len(paths) == 1:
-                raise
-            print(f"dkclip predict: error: {message} (skipped)", file=sys.stderr, flush=True)
-            row.update(status="failed", error=message)
-        else:
-            _print_summary(result, args, time.perf_counter() - start)
-            row.update(faces=result.num_faces, windows=len(result.windows))
-        rows.append((i, row))
-    return [r for _, r in sorted(rows, key=lambda x: x[0])]
-
-
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from ..errors import UsageError
-    from ..predict.sources import expand_inputs
+    from ..predict.batch import predict_inputs, save_result
+    from ..predict.models import DEFAULT_MODEL_WARNING
 
     if args.live and args.inputs:
         raise UsageError("--live reads one live input: give it without INPUT files")
     if not args.live and not args.inputs:
         raise UsageError("name at least one INPUT (video, frame folder, image, directory or list file), or --live")
+    choice = model_choice(args)
+    choice.check()
+    au_setting(args)
+    if choice.is_default:
+        print(f"warning: {DEFAULT_MODEL_WARNING}", file=sys.stderr)
     if args.live:
-        model = build_model(args)
-        return _run_live(args, build_predictor(args, model))
-
-    paths = expand_inputs(args.inputs)
-    if not paths:
-        raise UsageError(f"no videos, frame folders or images found in {' '.join(args.inputs)}")
-    several = len(paths) > 1
-    if several and args.render and Path(args.render).suffix.lower() in _VIDEO_SUFFIXES:
-        raise UsageError(f"--render {args.render}: with {len(paths)} inputs, --render names a folder")
-    names: list[str | None] = list(output_names(paths)) if several else [None]
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        return _run_distributed(args, paths, names)
-    predictor = build_predictor(args, build_model(args))
-    rows = _run_batch(args, predictor, paths, names)
-    return _finish(args, rows, several)
-
-
-def _run_distributed(args: argparse.Namespace, paths: list[Path], names: list[str | None]) -> int:
-    import torch.distributed as dist
-
-    from ..engine.distributed import cleanup, init_distributed
-
-    info = init_distributed(args.device or "auto")
-    try:
-        predictor = build_predictor(args, build_model(args), device=info.device)
-        rows = _run_batch(args, predictor, paths, names, info.rank, info.world_size)
-        gathered: list[Any] = [None] * info.world_size
-        dist.all_gather_object(gathered, rows)
-        merged = sorted((r for part in gathered for r in part), key=lambda r: paths.index(Path(r["input"])))
-        if info.is_main:
-            return _finish(args, merged, len(paths) > 1)
-        return 1 if any(r["status"] != "ok" for r in merged) else 0
-    finally:
-        cleanup()
-
-
-def _finish(args: argparse.Namespace, rows: list[dict[str, Any]], several: bool) -> int:
-    failed = [r for r in rows if r["status"] != "ok"]
-    if several and args.out:
-        import csv
-        import io
-
-        from ..fileio import atomic_write_text
-
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=["input", "output", "status", "faces", "windows", "error"])
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write_text(Path(args.out) / "index.csv", text.getvalue())
-    if failed:
-        print(f"dkclip predict: {len(failed)} of {len(rows)} inputs failed: "
-              f"{', '.join(Path(r['input']).name for r in failed)}", file=sys.stderr)
-        return 1
-    return 0
+        predictor = build_predictor(args, choice)
+        names = predictor.class_names
+        result = predictor.predict_live(args.live, on_window=lambda r, info: print(live_line(r, info, names),
+                                                                                    flush=True),
+                                        max_seconds=args.max_seconds)
+        if not args.quiet:
+            print(result.summary())
+        save_result(result, args.out, plot=not args.no_plot, render=args.render)
+        return 0
+    outcome = predict_inputs(lambda device: build_predictor(args, choice, device), args.inputs, out=args.out,
+                             plot=not args.no_plot, render=args.render, device=args.device,
+                             on_result=None if args.quiet else _print_summary, on_failure=_print_failure)
+    failed = outcome.failed
+    if failed and outcome.is_main:
+        print(f"dkclip predict: {len(failed)} of {len(outcome.reports)} inputs failed: "
+              f"{', '.join(Path(r.input).name for r in failed)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,32 +1,35 @@
 """Inference over a (sharded) loader: per-clip probabilities of every head, gathered across ranks.
 
-Per view the model gives softmax(z_g) (global head) and softmax(z_l) (fused local head); both are summed over
-views (clips × crops) and the fused score is their sum (docs/method.md §1.11). The paper reports the global head.
+:func:`iterate_outputs` is the one loop "model over a loader's batches" (eval mode, no grad, autocast, multi-view
+input flattened into the batch); the heads' probabilities come from :func:`dkclip.model.heads.head_probabilities`
+(averaged over views: docs/method.md §1.11). The paper reports the global head.
 """
-
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
 
+from ..constants import HEADS
+from ..model.heads import head_probabilities
 from .distributed import DistInfo, all_gather_cat
 from .metrics import ClassificationReport, report
 
 if TYPE_CHECKING:
-    from ..model.dkclip import DKClip
+    from ..model.dkclip import DKClip, DKClipOutput
 
-HEADS = ("global", "local", "fused")
+__all__ = ["HEADS", "Predictions", "autocast_context", "iterate_outputs", "predict"]
 
 
 @dataclass
 class Predictions:
     indices: np.ndarray  # dataset indices, sorted
     labels: np.ndarray
-    probs: dict[str, np.ndarray]  # head -> (n, K) scores summed over views
+    probs: dict[str, np.ndarray]  # head -> (n, K) class probabilities (mean over views)
     # With predict(..., snippets=True): per view, the NRM's keep mask and a* scores, (n, V, N); else None.
     kept: np.ndarray | None = None
     snippet_scores: np.ndarray | None = None
@@ -41,48 +44,55 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> context
     return torch.autocast(device.type, dtype=dtype)
 
 
-@torch.no_grad()
+def iterate_outputs(model: torch.nn.Module, batches: Iterable[dict[str, Any]], device: torch.device,
+                    amp_dtype: torch.dtype | None = None) -> Iterator[tuple[dict[str, Any], DKClipOutput, int]]:
+    """Run ``model`` (eval mode, no grad, ``amp_dtype`` autocast) over ``batches`` and yield ``(batch, output,
+    views)``. A (B, V, T, 3, H, W) video is flattened to B·V rows, V consecutive rows per clip; (B, T, 3, H, W)
+    gives V = 1. The model's training mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in batches:
+            video = batch["video"].to(device, non_blocking=True)
+            views = 1
+            if video.dim() == 6:  # (B, V, T, 3, H, W): multi-view
+                views = video.shape[1]
+                video = video.flatten(0, 1)
+            with torch.no_grad(), autocast_context(device, amp_dtype):
+                out = model(video)
+            yield batch, out, views
+    finally:
+        model.train(was_training)
+
+
 def predict(model: torch.nn.Module, loader: Any, info: DistInfo, amp_dtype: torch.dtype | None = None,
             progress: Any = None, snippets: bool = False) -> Predictions:
     """Run ``model`` over ``loader`` (each rank its shard) and gather every rank's results, in index order.
 
     ``snippets=True`` also returns the NRM's per-view keep masks and snippet scores (the noise-detection study).
     """
-    was_training = model.training
-    model.eval()
     device = info.device
-    indices, labels, global_p, local_p = [], [], [], []
+    indices, labels = [], []
+    head_parts: dict[str, list[torch.Tensor]] = {h: [] for h in HEADS}
     kept, scores = [], []
-    for batch in loader if progress is None else progress(loader):
-        video = batch["video"].to(device, non_blocking=True)
-        views = 1
-        if video.dim() == 6:  # (B, V, T, 3, H, W): multi-view
-            views = video.shape[1]
-            video = video.flatten(0, 1)
-        with autocast_context(device, amp_dtype):
-            out = model(video)
-        b = video.shape[0] // views
-        global_p.append(out.logits.float().softmax(-1).view(b, views, -1).sum(1))
-        local_p.append(out.fused_local_logits.float().softmax(-1).view(b, views, -1).sum(1))
+    for batch, out, views in iterate_outputs(model, loader if progress is None else progress(loader), device,
+                                             amp_dtype):
+        for head, probs in head_probabilities(out, views).items():
+            head_parts[head].append(probs)
         if snippets:
+            b = out.kept.shape[0] // views
             kept.append(out.kept.view(b, views, -1).to(torch.uint8))  # uint8: gloo cannot gather bool
             scores.append(out.snippet_scores.float().view(b, views, -1))
         labels.append(batch["label"].to(device))
         indices.append(batch["index"].to(device))
-    model.train(was_training)
     core = cast("DKClip", model.module if hasattr(model, "module") else model)  # unwrap DistributedDataParallel
     k = core.num_classes
     empty = torch.zeros(0, k, device=device)
-    cat = {
-        "global": torch.cat(global_p) if global_p else empty,
-        "local": torch.cat(local_p) if local_p else empty,
-    }
     idx = all_gather_cat(torch.cat(indices) if indices else torch.zeros(0, dtype=torch.long, device=device), info)
     lab = all_gather_cat(torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long, device=device), info)
-    probs = {h: all_gather_cat(p, info) for h, p in cat.items()}
     order = torch.argsort(idx)
-    probs_np = {h: p[order].cpu().numpy() for h, p in probs.items()}
-    probs_np["fused"] = probs_np["global"] + probs_np["local"]
+    probs_np = {h: all_gather_cat(torch.cat(parts) if parts else empty, info)[order].cpu().numpy()
+                for h, parts in head_parts.items()}
     extra: dict[str, np.ndarray] = {}
     if snippets:
         n = core.config.num_snippets

@@ -64,7 +64,7 @@ def write_per_class_csv(reports: dict[str, ClassificationReport], path: Path) ->
 def write_predictions_csv(preds: Predictions, paths: list[str], class_names: list[str], path: Path,
                           heads: Sequence[str] = HEADS) -> None:
     """One row per clip: its path and label, then per head the predicted class and the class probabilities
-    (the head's scores summed over views, normalised to sum to 1; ``.9g`` keeps float32 values exact).
+    (:mod:`dkclip.model.heads`: averaged over views; ``.9g`` keeps float32 values exact).
 
     With the NRM's outputs (``predict(..., snippets=True)``), two more columns per clip: ``snippet_scores`` (the
     NRM's a* per snippet, space-separated) and ``kept`` (1 for a kept snippet, 0 for an erased one, e.g.
@@ -84,11 +84,10 @@ def write_predictions_csv(preds: Predictions, paths: list[str], class_names: lis
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    normalised = {h: p / np.maximum(p.sum(axis=1, keepdims=True), 1e-30) for h, p in preds.probs.items()}
     for row, (index, label) in enumerate(zip(preds.indices.tolist(), preds.labels.tolist(), strict=True)):
         cells: list[object] = [paths[index], label, class_names[label] if 0 <= label < len(class_names) else ""]
         for head in heads:
-            probs = normalised[head][row]
+            probs = preds.probs[head][row]
             cells += [class_names[int(probs.argmax())], *(f"{v:.9g}" for v in probs.tolist())]
         if snippets:
             assert preds.kept is not None and preds.snippet_scores is not None

@@ -1,17 +1,23 @@
-"""The models ``dkclip predict`` can run: a trained model, zero-shot CLIP with AU prompts, or the shipped tiny
-model (synthetic faces only, for trying the pipeline out)."""
+"""The models ``dkclip predict`` (and the app) can run: a trained model, zero-shot CLIP with AU prompts
+(:func:`dkclip.zero_shot.create_zero_shot_model`), or the shipped tiny model (synthetic faces only, for trying the
+pipeline out). :class:`ModelChoice` is the one place the user's choice becomes a model."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import CheckpointError, UsageError
+from ..zero_shot import create_zero_shot_model, guess_arch
 
 if TYPE_CHECKING:
-    from ..model.au_evidence import AUEvidence
     from ..model.dkclip import DKClip
+
+# The zero-shot builder under the name this module has always exported (one builder: dkclip.zero_shot).
+zero_shot_model = create_zero_shot_model
+__all__ = ["DEFAULT_MODEL_WARNING", "ModelChoice", "default_model", "guess_arch", "load_trained", "zero_shot_model"]
 
 DEFAULT_MODEL = "dkclip-tiny"
 DEFAULT_PRETRAINED = "synthclip"
@@ -39,25 +45,11 @@ def default_model() -> DKClip:
     import torch
 
     from ..factory import create_model
+    from .au_calibration import mark_shipped_default
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(DEFAULT_INIT_SEED)
-        return create_model(DEFAULT_MODEL, pretrained=DEFAULT_PRETRAINED).eval()
-
-
-# The default model's AU evidence calibration on rendered synthetic faces (dkclip.ablation.au_study
-# .synthetic_calibration of default_model(); tests/predict/test_au_columns.py checks it is still what that gives).
-DEFAULT_AU_CALIBRATION = Path(__file__).resolve().parents[1] / "weights" / "dkclip-tiny-synthclip.au_calibration.json"
-
-
-def default_au_evidence(model: DKClip) -> AUEvidence:
-    """AU evidence of :func:`default_model` with its shipped calibration (0 = absent on synthetic faces)."""
-    import json
-
-    from ..model.au_evidence import AUEvidence
-
-    evidence = AUEvidence.from_model(model)
-    return evidence.load_calibration(json.loads(DEFAULT_AU_CALIBRATION.read_text()))
+        return mark_shipped_default(create_model(DEFAULT_MODEL, pretrained=DEFAULT_PRETRAINED).eval())
 
 
 def load_trained(path: str | os.PathLike[str]) -> DKClip:
@@ -89,68 +81,37 @@ def _looks_like_clip_weights(path: Path) -> bool:
     return any(k.startswith("visual.") for k in stripped) and any(k.startswith("transformer.") for k in stripped)
 
 
-def guess_arch(clip_weights: str | os.PathLike[str]) -> str:
-    """The registered model whose CLIP architecture a CLIP weights file has (ViT width, depth, patch, input
-    size and embedding width), for ``--zero-shot`` without ``--arch``."""
-    from ..clip_loading import describe_vit, read_state_dict
-    from ..pretrained import fitting_model
-    from ..registry import get_model_config, list_models
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the user asked to run: a trained ``model`` (path), CLIP ``zero_shot`` with ``clip_weights`` (and a
+    prompt set, an architecture when the file is not recognised), or neither: the shipped default model."""
 
-    fits = fitting_model(clip_weights)
-    if fits:
-        return fits
-    state = read_state_dict(Path(clip_weights))
-    conv = state.get("visual.conv1.weight")
-    pos = state.get("visual.positional_embedding")
-    proj = state.get("visual.proj")
-    if conv is None or pos is None:
-        raise CheckpointError(f"{clip_weights}: {describe_vit(state)}")
-    layers = len({k.split(".")[3] for k in state if k.startswith("visual.transformer.resblocks.")})
-    found = (int(conv.shape[0]), layers, int(conv.shape[-1]), int(pos.shape[0]),
-             int(proj.shape[1]) if proj is not None else None)
-    for name in list_models():
-        vision = get_model_config(name).clip["vision_cfg"]
-        size = vision["image_size"]
-        grid = (size // vision["patch_size"]) ** 2 + 1
-        embed = get_model_config(name).embed_dim
-        if (vision["width"], vision["layers"], vision["patch_size"], grid, embed) == found:
-            return name
-    raise CheckpointError(f"{clip_weights}: no registered model has this CLIP architecture ({describe_vit(state)})",
-                          hint="pass --arch with the model it belongs to")
+    model: str | None = None
+    zero_shot: bool = False
+    clip_weights: str | None = None
+    prompts: str = "dfew"
+    arch: str | None = None
 
+    def check(self) -> None:
+        """Refuse contradictory choices (:class:`~dkclip.errors.UsageError`, in the command line's words)."""
+        if self.zero_shot:
+            if self.model:
+                raise UsageError("--zero-shot runs CLIP itself: give --clip-weights, not --model")
+            if not self.clip_weights:
+                raise UsageError("--zero-shot needs --clip-weights FILE (a CLIP checkpoint)")
+        elif self.clip_weights:
+            raise UsageError("--clip-weights is for --zero-shot; a trained model is given with --model")
 
-def _prompt_class_names(prompts: list[str]) -> list[str]:
-    """Class names of user prompts: the words before " with " ("happiness with cheek raiser..." -> happiness)
-    when they are distinct, else ``class0, class1, ...``."""
-    names = [p.split(" with ", 1)[0].strip() for p in prompts]
-    return names if len(set(names)) == len(names) and all(names) else [f"class{i}" for i in range(len(prompts))]
+    @property
+    def is_default(self) -> bool:
+        """True when the shipped default model runs (its warning should be shown: :data:`DEFAULT_MODEL_WARNING`)."""
+        return not self.model and not self.zero_shot
 
-
-def zero_shot_model(clip_weights: str | os.PathLike[str], prompts: str = "dfew", arch: str | None = None) -> DKClip:
-    """CLIP as a zero-shot classifier: frame features averaged over the clip (no MSIM, CMAM or NRM) against
-    the AU-enriched prompts. Normalisation is CLIP's own, unless the file is a registered dkclip pretrained
-    file (the shipped synthclip), which keeps the statistics it was trained with."""
-    from ..constants import CLIP_MEAN, CLIP_STD
-    from ..factory import create_model
-    from ..pretrained import file_sha256, get_pretrained_cfg, list_pretrained
-    from ..prompts import class_names_for, resolve_prompts
-
-    path = Path(clip_weights)
-    if not path.is_file():
-        raise CheckpointError(f"CLIP weights file not found: {path}")
-    name = arch or guess_arch(path)
-    digest = file_sha256(path)
-    mean, std = CLIP_MEAN, CLIP_STD
-    for registered, tag in list_pretrained():
-        cfg = get_pretrained_cfg(registered, tag)
-        if cfg.sha256 == digest:
-            mean, std = cfg.image_mean, cfg.image_std
-    try:
-        resolved = resolve_prompts(prompts)
-    except (ValueError, FileNotFoundError) as exc:
-        raise UsageError(f"--prompts: {exc}") from None
-    names = class_names_for(prompts)
-    class_names = list(names) if names else _prompt_class_names(resolved)
-    model = create_model(name, clip_weights=path, prompts=resolved, temporal="avgpool", use_cmam=False,
-                         use_nrm=False, image_mean=mean, image_std=std, class_names=class_names)
-    return model.eval()
+    def build(self) -> DKClip:
+        self.check()
+        if self.zero_shot:
+            assert self.clip_weights is not None  # check() refused the rest
+            return create_zero_shot_model(self.clip_weights, self.prompts, self.arch)
+        if self.model:
+            return load_trained(self.model)
+        return default_model()

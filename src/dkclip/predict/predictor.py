@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 from ..errors import DKClipError, UsageError
+from ..model.heads import head_probabilities
+from .au_calibration import AUSetting, au_evidence_for
 from .crops import Cropper, store_size
 from .defaults import (
     DEFAULT_CROP_SCALE,
@@ -168,10 +170,7 @@ class ModelRunner:
         video = video.view(b, t, *video.shape[1:]).to(self.device, non_blocking=True)
         with torch.inference_mode():
             out = self.model(video)
-            glob = out.logits.float().softmax(-1)
-            local = out.fused_local_logits.float().softmax(-1)
-        # The heads as `dkclip evaluate` defines them; "fused" is their mean, so it stays a distribution.
-        probs = {"global": glob, "local": local, "fused": (glob + local) / 2}[self.head].cpu().numpy()
+            probs = head_probabilities(out)[self.head].cpu().numpy()
         scores = out.snippet_scores.float().cpu().numpy()
         kept = out.kept.cpu().numpy().astype(bool)
         aus = self.evidence.score_output(out) if self.evidence is not None else None
@@ -204,7 +203,8 @@ class Predictor:
             10th at 230. At k=5 detection costs about as much as the rest (the knee), the interpolated box
             centre stays within 1.2% (median) / 4% (95th percentile) of the face size from per-frame
             detection, and a new face is picked up within 0.2 s. Ignored (1) for ``detector="none"``.
-        head: ``"global"`` (the paper's), ``"local"`` (NRM-fused snippets) or ``"fused"`` (their mean).
+        head: ``"global"`` (the paper's), ``"local"`` (NRM-fused snippets) or ``"fused"`` (their mean), as
+            :mod:`dkclip.model.heads` defines them for every command.
         align: rotate crops so the eyes are level (needs detector landmarks).
         crop_scale: crop side over the detector box's long side (1.3: DFEW-like framing, see crops.py).
         max_gap: a track missing for longer than this (s) ends; shorter misses are bridged (1 s: see
@@ -213,11 +213,13 @@ class Predictor:
         batch_size: windows per forward pass.
         fps: frame rate of frame folders and images (default 25).
         aus: action-unit evidence (:mod:`dkclip.model.au_evidence`) as ``AU01``, ``AU02``, ... columns of both
-            tables, read off the same forward pass. True (default): scored against the model's own text tower,
-            uncalibrated (0 = the AU phrase fits as well as a neutral-face phrase), except for the shipped
-            default model, which comes with its calibration on rendered synthetic faces (0 = absent); an
-            :class:`~dkclip.model.au_evidence.AUEvidence` of this model (e.g. calibrated): used as it is;
-            False: no AU columns. Its quality on real faces depends on the CLIP weights and is unmeasured.
+            tables, read off the same forward pass; what it is calibrated with is decided by
+            :func:`dkclip.predict.au_calibration.au_evidence_for`. True (default): scored against the model's
+            own text tower, uncalibrated (0 = the AU phrase fits as well as a neutral-face phrase), except for
+            the shipped default model, which comes with its calibration on rendered synthetic faces (0 =
+            absent); a calibration file's path, or ``"synthetic"`` (calibrate on rendered faces now); an
+            :class:`~dkclip.model.au_evidence.AUEvidence` of this model: used as it is; False: no AU columns.
+            Its quality on real faces depends on the CLIP weights and is unmeasured.
     """
 
     def __init__(self, model: DKClip | str | os.PathLike[str] | None = None, *,
@@ -227,10 +229,7 @@ class Predictor:
                  crop_scale: float = DEFAULT_CROP_SCALE, max_gap: float = DEFAULT_MAX_GAP,
                  min_track: float | None = None, batch_size: int = 8, device: str | torch.device | None = None,
                  fps: float | None = None, detector_options: dict[str, Any] | None = None,
-                 iou_threshold: float = 0.3, aus: bool | AUEvidence = True) -> None:
-        from ..model.au_evidence import AUEvidence
-
-        default = model is None
+                 iou_threshold: float = 0.3, aus: AUSetting = True) -> None:
         if model is None:
             from .models import DEFAULT_MODEL_API_WARNING, default_model
 
@@ -249,16 +248,7 @@ class Predictor:
             raise UsageError("detect_every and batch_size must be at least 1")
         if crop_scale <= 0 or max_gap < 0:
             raise UsageError("crop_scale must be positive and max_gap not negative")
-        if isinstance(aus, AUEvidence):
-            evidence: AUEvidence | None = aus
-        elif aus and default:
-            from .models import default_au_evidence
-
-            evidence = default_au_evidence(model)
-        elif aus:
-            evidence = AUEvidence.from_model(model)
-        else:
-            evidence = None
+        evidence = au_evidence_for(model, aus)
         self.evidence = evidence
         self.runner = ModelRunner(model, head, device, evidence)
         self.model = self.runner.model

@@ -12,16 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..constants import NORMALIZATIONS
 from ..data.errors import DataError
 from ..engine.builders import eval_loader, split_dataset
-from ..engine.config import TrainConfig
 from ..engine.distributed import cleanup, init_distributed
 from ..engine.inference import predict
 from ..engine.reports import format_table, write_per_class_csv, write_predictions_csv, write_report_files
-from ..factory import create_model
+from ..engine.run_config import TrainConfig
 from ..fileio import atomic_write_json
-from ..prompts import class_names_for, resolve_prompts
+from ..prompts import resolve_prompts
+from ..zero_shot import create_zero_shot_model, prompt_class_names
 
 # Table 6: a class names, the paper's wording, e AU-enriched with "or" (default), d AU-enriched with "and".
 TABLE6_SETS = ("classnames", "paper", "", "and")
@@ -41,18 +40,16 @@ def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_
               pretrained: str | None = None, trust_torchscript: bool = False) -> dict[str, Any]:
     """Score a CLIP zero-shot: frame-averaged image features against each prompt set.
 
-    Normalisation: ``data.normalize`` when set, else the pretrained tag's, else CLIP's own statistics (zero-shot
-    uses CLIP as it was trained, so OpenAI's files get OpenAI's preprocessing).
+    Normalisation: ``data.normalize`` when set, else the statistics the weights were trained with
+    (:func:`dkclip.zero_shot.zero_shot_normalization`: a pretrained tag's, CLIP's for any other CLIP file).
     """
     info = init_distributed(cfg.run.device)
     try:
         prompt_sets = prompt_sets or table6_prompt_sets(cfg.model.prompts)
-        norm = cfg.data.normalize or (None if pretrained or clip_weights == "default" else "clip")
-        stats = dict(zip(("image_mean", "image_std"), NORMALIZATIONS[norm], strict=True)) if norm else {}
-        # avgpool + no CMAM/NRM is exactly CLIP: per-frame image features averaged over the clip.
-        model = create_model(model_name, pretrained=pretrained, clip_weights=clip_weights, prompts=prompt_sets[0],
-                             trust_torchscript=trust_torchscript, temporal="avgpool", use_cmam=False, use_nrm=False,
-                             num_frames=cfg.data.eval_num_frames or cfg.data.num_frames, **stats).to(info.device)
+        model = create_zero_shot_model(clip_weights, prompt_sets[0], model_name, pretrained=pretrained,
+                                       num_frames=cfg.data.eval_num_frames or cfg.data.num_frames,
+                                       normalize=cfg.data.normalize, trust_torchscript=trust_torchscript)
+        model = model.to(info.device)
         key = "--list" if list_file else "data.test_list"
         list_file = list_file or cfg.data.test_list
         dataset = split_dataset(cfg, list_file, "test", model.config, key)
@@ -62,7 +59,7 @@ def zero_shot(model_name: str, clip_weights: str | None, cfg: TrainConfig, list_
         paths = [r.path for r in dataset.records]
         for name in prompt_sets:
             prompts = resolve_prompts(name)
-            names = list(class_names_for(name) or [f"class{i}" for i in range(len(prompts))])
+            names = prompt_class_names(name, prompts)
             model.set_prompts(prompts, names)
             loader = eval_loader(dataset, cfg, info)
             preds = predict(model, loader, info)

@@ -101,7 +101,6 @@ def render_reference(model: DKClip, per_class: int = REFERENCE_PER_CLASS, seed: 
     """Rendered noise-free synthetic clips of new identities, ``per_class`` of each of the 7 classes: model inputs
     (M, T, 3, S, S), clip truth (M, A) and snippet truth (M, N, A) over :data:`dkclip.synth.AU_IDS`."""
     from ..data.pipeline import model_transforms
-    from ..synth.synth_config import preset_config
 
     _, eval_tf = model_transforms(model.config)
     synth = preset_config(preset, size=max(112, model.config.image_size))

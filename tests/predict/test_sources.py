@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 from predict_helpers import write_scene_video
 
+from decoding_fixtures import write_cut_video
+from dkclip.data.decoding import rotate_to_display
 from dkclip.errors import PredictionError
-from dkclip.predict.sources import expand_inputs, open_live, open_source, rotate_to_display
+from dkclip.predict.sources import expand_inputs, open_live, open_source
 from media_fixtures import write_frame_folder, write_video
 
 
@@ -131,25 +133,14 @@ def test_live_file_is_paced_at_its_own_frame_rate(tmp_path: Path) -> None:
 
 def test_a_video_cut_short_with_its_index_intact_is_an_error(tmp_path: Path) -> None:
     """An mp4 whose index (moov) is at the front decodes up to the cut without an error from FFmpeg when frame
-    threading is on; the frame count of the header tells it from a complete file."""
-    from media_fixtures import make_frame
-
-    whole = tmp_path / "whole.mp4"
-    with av.open(str(whole), mode="w", options={"movflags": "faststart"}) as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 80, 64, "yuv420p"
-        for i in range(50):
-            for p in s.encode(av.VideoFrame.from_ndarray(make_frame(i, 64, 80), format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    threading is on; the frame count of the header tells it from a complete file. Far short (fewer than half
+    the frames) it is refused; a few frames short it is used with a warning (tests/data/test_decoding.py)."""
+    whole, cut = write_cut_video(tmp_path, 50, keep=20)
     data = whole.read_bytes()
     assert data.find(b"moov") < data.find(b"mdat")
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) * 6 // 10])
     with open_source(whole) as src:
         assert len(list(src)) == 50
-    with pytest.raises(PredictionError, match=r"cut\.mp4: truncated or corrupt video: decoding stopped after "
+    with pytest.raises(PredictionError, match=r"cut20\.mp4: truncated or corrupt video: decoding stopped after "
                                               r"\d+ of the 50 frames") as info, open_source(cut) as src:
         list(src)
     assert "\n" not in str(info.value)

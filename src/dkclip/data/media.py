@@ -6,19 +6,23 @@ A reader has two jobs, kept apart so that the sampler can sit between them:
 2. ``read(path, indices)`` — the frames at ``indices`` as ``uint8`` arrays (H, W, 3), in the order asked,
    repeated indices included. Out-of-range indices are clamped to ``[0, n-1]`` (docs/method.md §3.4).
 
+Pixels come from :mod:`dkclip.data.decoding`, the decoding layer the predictor shares: video frames are turned
+by their rotation metadata and images by their EXIF orientation, and damaged videos follow one rule there.
+
 Frame folders hold ``jpg``/``jpeg``/``png`` files (any case), sorted *naturally* (``2.jpg`` before ``10.jpg``;
 the authors' lexicographic sort is only right for zero-padded names). Each distinct index is decoded once.
 JPEGs are decoded in PIL's draft mode when the frame is at least twice the size the pipeline needs
-(``min_short_side``): the DCT-domain downscale is several times cheaper than decoding the full image and
-resizing it, and it loses nothing because the spatial pipeline shrinks the short side to that size anyway.
+(``min_short_side``): it loses nothing because the spatial pipeline shrinks the short side to that size anyway.
 
-Video files (``mp4``/``avi``/``mov``/``mkv``/``webm``) are decoded with PyAV, sequentially from the start, and
-decoding stops after the last needed frame. There is no seeking: DFER clips are short (DFEW 2–5 s, FERV39K ≤ 47
-frames), a keyframe seek would land on or near frame 0 anyway, and frame-accurate seeking by timestamp is
-fragile with variable frame rates and B-frames. The frame count comes from the container header when it has
-one (mp4/mov/avi), otherwise from demuxing the packets without decoding them (mkv/webm).
+Video files (``mp4``/``avi``/``mov``/``mkv``/``webm``) are decoded sequentially from the start, and decoding
+stops after the last needed frame (no seeking: DFER clips are short, DFEW 2–5 s, FERV39K ≤ 47 frames, and a
+keyframe seek would land on or near frame 0 anyway). The frame count comes from the container header when it
+has one (mp4/mov/avi), otherwise from demuxing the packets without decoding them (mkv/webm). A video that ends
+before the last asked index is judged by the decoding layer's damaged-file rule: a few frames short, it is
+used (indices past its end get its last frame, like clamping) after one warning; far short, it is refused.
+Since decoding stops at the last needed frame, a file is only judged when a sample reaches past its end.
 
-Any failure (missing path, empty folder, unreadable image, corrupt or zero-length video) raises
+Any failure (missing path, empty folder, unreadable image, corrupt, truncated or zero-length video) raises
 :class:`~dkclip.data.errors.MediaError`; the dataset turns it into its ``on_error`` policy.
 """
 
@@ -31,13 +35,12 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
-from PIL import Image
 
+from .decoding import VideoDecoder, fit_to_size, load_image
 from .errors import MediaError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png"})
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
-_JPEG_EXTENSIONS = frozenset({".jpg", ".jpeg"})
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -103,62 +106,15 @@ class FrameFolderReader:
         if not files:
             raise MediaError.at(path, "empty frame folder (no jpg/jpeg/png files)")
         idx = clamp_indices(indices, len(files))
-        decoded = {int(i): self._load(files[int(i)]) for i in np.unique(idx)}
+        decoded = {int(i): load_image(files[int(i)], self.min_short_side) for i in np.unique(idx)}
         frames = [decoded[int(i)] for i in idx]
         return _same_size(frames)
 
-    def _load(self, file: str) -> np.ndarray:
-        try:
-            with Image.open(file) as img:
-                if self.min_short_side and os.path.splitext(file)[1].lower() in _JPEG_EXTENSIONS:
-                    w, h = img.size
-                    if min(w, h) >= 2 * self.min_short_side:
-                        scale = self.min_short_side / min(w, h)
-                        img.draft("RGB", (max(1, int(np.ceil(w * scale))), max(1, int(np.ceil(h * scale)))))
-                return to_rgb8(img, file)
-        except FileNotFoundError as exc:
-            raise MediaError.at(file, "missing frame file") from exc
-        except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated/corrupt images
-            raise MediaError.at(file, f"corrupt image ({exc})") from exc
-
-
-_HIGH_DEPTH_MODES = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
-
-
-def to_rgb8(img: Image.Image, where: str = "") -> np.ndarray:
-    """(H, W, 3) uint8 from an image in any PIL mode.
-
-    PIL's own ``convert("RGB")`` clips high-depth grey (16-bit PNGs, mode ``I;16``/``I``/``F``) at 255, which
-    turns such frames white; those are scaled to 8 bits instead (16-bit: /257; ``I`` with values above 255:
-    as 16-bit; ``F``: [0, 1] or [0, 255] by its range). Palette, CMYK, alpha and bilevel images go through
-    ``convert("RGB")`` (alpha is dropped). Anything else fails naming the file.
-    """
-    mode = img.mode
-    if mode in _HIGH_DEPTH_MODES or mode in ("I", "F"):
-        values = np.asarray(img).astype(np.float32)
-        top = float(values.max()) if values.size else 0.0
-        if mode in _HIGH_DEPTH_MODES or (mode == "I" and top > 255):
-            scale = 255.0 / 65535.0
-        elif mode == "F" and top <= 1.0:
-            scale = 255.0
-        else:
-            scale = 1.0
-        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=-1)
-    if mode in ("RGB", "RGBA", "RGBX", "RGBa", "L", "LA", "La", "P", "PA", "1", "CMYK", "YCbCr", "LAB", "HSV"):
-        return np.asarray(img.convert("RGB"))
-    raise MediaError.at(where or "image", f"unsupported image mode {mode!r}")
-
 
 def _same_size(frames: list[np.ndarray]) -> list[np.ndarray]:
-    """Resize odd-sized frames to the first frame's size: a clip must stack into one array."""
+    """Odd-sized frames resized to the first frame's size: a clip must stack into one array."""
     h, w = frames[0].shape[:2]
-    out = []
-    for f in frames:
-        if f.shape[:2] != (h, w):
-            f = np.asarray(Image.fromarray(f).resize((w, h), Image.Resampling.BILINEAR))
-        out.append(f)
-    return out
+    return [fit_to_size(f, h, w) for f in frames]
 
 
 class VideoFileReader:
@@ -180,30 +136,14 @@ class VideoFileReader:
         hit = self._counts.get(path)
         if hit is not None:
             return hit
-        import av
-
-        if os.path.isfile(path) and os.path.getsize(path) == 0:
-            raise MediaError.at(path, "zero-length video (empty file)")
-        try:
-            with av.open(path) as container:
-                if not container.streams.video:
-                    raise MediaError.at(path, "no video stream")
-                stream = container.streams.video[0]
-                n = int(stream.frames or 0)
-                if n <= 0:  # mkv/webm keep no frame count: count packets, without decoding them
-                    n = sum(1 for p in container.demux(stream) if p.size > 0)
-        except FileNotFoundError as exc:
-            raise MediaError.at(path, "missing path") from exc
-        except av.FFmpegError as exc:
-            raise MediaError.at(path, f"corrupt video ({exc})") from exc
+        with VideoDecoder(path) as video:
+            n = video.count_frames()
         self._counts[path] = n
         if len(self._counts) > self._cache_size:
             self._counts.popitem(last=False)
         return n
 
     def read(self, path: str, indices: Sequence[int] | np.ndarray) -> list[np.ndarray]:
-        import av
-
         n = self.count(path)
         if n <= 0:
             raise MediaError.at(path, "zero-length video")
@@ -211,39 +151,19 @@ class VideoFileReader:
         wanted = set(int(i) for i in idx)
         last = max(wanted)
         got: dict[int, np.ndarray] = {}
-        try:
-            with av.open(path) as container:
-                if not container.streams.video:
-                    raise MediaError.at(path, "no video stream")
-                stream = container.streams.video[0]
-                stream.thread_type = self.threads
-                frame = None
-                for i, frame in enumerate(container.decode(stream)):
-                    if i in wanted:
-                        got[i] = self._to_array(frame)
-                    if i >= last:
-                        break
-                # The header promised more frames than decode (edit lists, truncated files): the indices past
-                # the end get the last decoded frame, like the clamping of out-of-range indices.
-                if frame is not None and len(got) < len(wanted):
-                    tail = self._to_array(frame)
-                    got.update({i: tail for i in wanted if i not in got})
-        except FileNotFoundError as exc:
-            raise MediaError.at(path, "missing path") from exc
-        except av.FFmpegError as exc:
-            raise MediaError.at(path, f"corrupt video ({exc})") from exc
-        if not got:
-            raise MediaError.at(path, "no decodable frames")
+        with VideoDecoder(path, threads=self.threads) as video:
+            frame = None
+            for frame in video.frames():
+                if frame.index in wanted:
+                    got[frame.index] = frame.rgb(self.min_short_side)
+                if frame.index >= last:
+                    break
+            video.check_complete()  # ended before `last`: refused when far short, else one warning
+            # The indices past the end get the last decoded frame, like the clamping of out-of-range indices.
+            if frame is not None and len(got) < len(wanted):
+                tail = frame.rgb(self.min_short_side)
+                got.update({i: tail for i in wanted if i not in got})
         return _same_size([got[int(i)] for i in idx])
-
-    def _to_array(self, frame: object) -> np.ndarray:
-        w, h = frame.width, frame.height  # type: ignore[attr-defined]
-        if self.min_short_side and min(w, h) >= 2 * self.min_short_side:
-            scale = self.min_short_side / min(w, h)
-            return frame.to_ndarray(  # type: ignore[attr-defined]
-                format="rgb24", width=max(2, round(w * scale)), height=max(2, round(h * scale)),
-                interpolation="AREA")
-        return frame.to_ndarray(format="rgb24")  # type: ignore[attr-defined]
 
 
 class AutoReader:

@@ -7,10 +7,11 @@ frames with timestamps, in display orientation.
   FFmpeg input) as a :class:`FrameSource`: an iterator of :class:`Frame` that holds one decoded frame at a time,
   so memory does not grow with the length of the video.
 
-Times are the frames' presentation timestamps (``pts * time_base``) relative to the first frame, so variable
-frame rate videos keep their real timing; frame folders and images have no timestamps and get ``index / fps``.
-Rotation metadata (the display matrix phones write) is applied to every frame; images follow their EXIF
-orientation.
+Decoding follows the rules of :mod:`dkclip.data.decoding`, the layer training and evaluation read through too:
+video times are the frames' presentation timestamps relative to the first frame (variable frame rates keep their
+real timing), rotation metadata and EXIF orientation are applied, and a video that decodes a few frames short
+of its header is used after one warning, one far short refused. Frame folders and images have no timestamps and
+get ``index / fps``.
 
 Every problem with an input raises :class:`~dkclip.errors.PredictionError` naming the file.
 """
@@ -20,12 +21,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..data.decoding import DEFAULT_FPS, VideoDecoder, fit_to_size, load_image
+from ..data.errors import MediaError
 from ..data.media import natural_key
 from ..errors import PredictionError
 
@@ -36,7 +40,7 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".mkv", ".avi", ".
 LIST_EXTENSIONS: frozenset[str] = frozenset({".txt", ".lst", ".list"})
 # Frame folders and images carry no timing: this is their frame rate unless the caller gives one (DFEW, FERV39K
 # and MAFW frames were extracted from 25-30 fps video).
-DEFAULT_IMAGE_FPS = 25.0
+DEFAULT_IMAGE_FPS = DEFAULT_FPS
 
 
 @dataclass(frozen=True)
@@ -128,14 +132,13 @@ def expand_inputs(inputs: Sequence[str | os.PathLike[str]]) -> list[Path]:
     return unique
 
 
-def rotate_to_display(image: np.ndarray, rotation: int) -> np.ndarray:
-    """Apply a display-matrix rotation (degrees counter-clockwise, as PyAV reports it) to an ``(H, W, 3)`` frame.
-
-    A phone held upright stores landscape frames with rotation -90 (the old ``rotate=90`` tag): turning them 90°
-    clockwise shows them upright.
-    """
-    k = round(rotation / 90) % 4
-    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+@contextmanager
+def _prediction_errors() -> Iterator[None]:
+    """The decoding layer's errors as the predictor's one-line ``PATH: reason`` errors."""
+    try:
+        yield
+    except MediaError as exc:
+        raise PredictionError(f"{exc.path}: {exc.reason}") from exc
 
 
 class FrameSource:
@@ -167,106 +170,41 @@ class VideoSource(FrameSource):
     def __init__(self, path: str, *, live: bool = False, input_format: str | None = None,
                  options: dict[str, str] | None = None, realtime: bool = False,
                  max_seconds: float | None = None, threads: str = "AUTO") -> None:
-        import av
-
         self.path = path
         if not live:
             _check_file(path)
-        try:
-            self._container = av.open(path, format=input_format, options=options or {})
-        except FileNotFoundError:
-            raise PredictionError(f"{path}: no such file or device") from None
-        except av.FFmpegError as exc:
-            what = "cannot open the live input" if live else "not a video PyAV/FFmpeg can read"
-            raise PredictionError(f"{path}: {what} ({_first_line(exc)})") from None
-        if not self._container.streams.video:
-            self._container.close()
-            raise PredictionError(f"{path}: no video stream (audio only, or a truncated file whose index is lost)")
-        stream = self._container.streams.video[0]
         # Frame threading decodes several frames at once: a large part of the cost of a long video.
-        stream.thread_type = threads
-        self._stream = stream
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        fps = float(rate) if rate else DEFAULT_IMAGE_FPS
-        duration = None
-        # What the header promises about the video stream itself (mp4/mov have both; mkv/webm often neither),
-        # to tell a truncated file from a complete one: frame-threaded decoding stops quietly at a cut.
-        self._header_frames = int(stream.frames or 0)
-        self._header_duration: float | None = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = self._header_duration = float(stream.duration * stream.time_base)
-        elif self._container.duration is not None:
-            duration = self._container.duration / 1_000_000
-        super().__init__(SourceInfo(path=path, kind="live" if live else "video", fps=fps, duration=duration,
-                                    width=stream.codec_context.width, height=stream.codec_context.height))
+        with _prediction_errors():
+            self._video = VideoDecoder(path, threads=threads, live=live, input_format=input_format,
+                                       options=options)
+        codec = self._video.stream.codec_context
+        super().__init__(SourceInfo(path=path, kind="live" if live else "video", fps=self._video.fps,
+                                    duration=self._video.duration, width=codec.width, height=codec.height))
         self.realtime = realtime
         self.max_seconds = max_seconds
 
     def __iter__(self) -> Iterator[Frame]:
-        import av
-
         info = self.info
-        first: float | None = None
-        previous = -1.0
         wall_start = time.monotonic()
-        index = 0
-        try:
-            for frame in self._container.decode(self._stream):
-                if frame.time is not None:
-                    if first is None:
-                        first = frame.time
-                    t = frame.time - first
-                else:  # no timestamp (some raw streams): the nominal rate is all there is
-                    t = previous + 1.0 / info.fps if index else 0.0
-                if t <= previous:  # broken or repeated timestamps must not break the time axis
-                    t = previous + 1e-3
-                if self.max_seconds is not None and t > self.max_seconds:
+        with _prediction_errors():
+            for decoded in self._video.frames():
+                if self.max_seconds is not None and decoded.time > self.max_seconds:
                     break
                 if self.realtime:
-                    delay = wall_start + t - time.monotonic()
+                    delay = wall_start + decoded.time - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                rotation = self._rotation(frame)
-                image = rotate_to_display(frame.to_ndarray(format="rgb24"), rotation)
-                if index == 0:
-                    info.rotation = rotation
+                image = decoded.rgb()
+                if decoded.index == 0:
+                    info.rotation = decoded.rotation
                     info.height, info.width = image.shape[:2]
-                info.num_frames = index + 1
-                info.last_time = t
-                yield Frame(index, t, image)
-                previous = t
-                index += 1
-        except av.FFmpegError as exc:
-            raise PredictionError(f"{self.path}: corrupt or truncated video: decoding failed after {index} frames "
-                                  f"({max(previous, 0.0):.2f} s): {_first_line(exc)}") from None
-        if index == 0:
-            raise PredictionError(f"{self.path}: no decodable video frames (corrupt or truncated video)")
-        if self.info.kind == "video" and self.max_seconds is None:
-            self._check_complete(index, previous)
-
-    def _check_complete(self, decoded: int, last_time: float) -> None:
-        """Raise if far fewer frames decoded than the header announces (a truncated or corrupt file). The slack
-        allows for edit lists, which drop a few frames at the start."""
-        frames, duration = self._header_frames, self._header_duration
-        if frames > 0 and decoded < frames - max(2, 0.02 * frames):
-            missing = f"{decoded} of the {frames} frames the header announces"
-        elif frames <= 0 and duration is not None and last_time + 1 / self.info.fps < duration - max(
-                2 / self.info.fps, 0.02 * duration):
-            missing = f"{last_time + 1 / self.info.fps:.2f} s of the {duration:.2f} s the header announces"
-        else:
-            return
-        raise PredictionError(f"{self.path}: truncated or corrupt video: decoding stopped after {missing}")
-
-    def _rotation(self, frame: Any) -> int:
-        """The frame's display-matrix rotation (PyAV >= 13), else the stream's old ``rotate`` tag (clockwise)."""
-        rotation = getattr(frame, "rotation", None)
-        if rotation is not None:
-            return int(rotation)
-        tag = self._stream.metadata.get("rotate")
-        return -int(float(tag)) if tag else 0
+                info.num_frames = decoded.index + 1
+                info.last_time = decoded.time
+                yield Frame(decoded.index, decoded.time, image)
+            self._video.check_complete()  # the stream ran out: a damaged file is warned about or refused
 
     def close(self) -> None:
-        self._container.close()
+        self._video.close()
 
 
 class ImagesSource(FrameSource):
@@ -279,32 +217,16 @@ class ImagesSource(FrameSource):
         self.files = files
 
     def __iter__(self) -> Iterator[Frame]:
-        from PIL import Image, ImageOps
-
-        size: tuple[int, int] | None = None
         for index, file in enumerate(self.files):
-            try:
-                with Image.open(file) as img:
-                    img = ImageOps.exif_transpose(img).convert("RGB")
-                    # Frames of one clip must share one size (a clip is cropped and stacked as one).
-                    if size is not None and img.size != size:
-                        img = img.resize(size, Image.Resampling.BILINEAR)
-                    size = img.size
-                    image = np.asarray(img)
-            except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for corrupt/truncated images
-                raise PredictionError(f"{file}: not a readable image ({_first_line(exc)})") from None
+            with _prediction_errors():
+                image = load_image(file)
             if index == 0:
                 self.info.height, self.info.width = image.shape[:2]
+            # Frames of one clip must share one size (a clip is cropped and stacked as one).
+            image = fit_to_size(image, self.info.height, self.info.width)
             self.info.num_frames = index + 1
             self.info.last_time = index / self.info.fps
             yield Frame(index, index / self.info.fps, image)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an error, without FFmpeg's errno and file name (the message names the file already)."""
-    strerror = getattr(exc, "strerror", None)
-    text = strerror if isinstance(strerror, str) and strerror else str(exc)
-    return (text.strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def _check_file(path: str) -> None:

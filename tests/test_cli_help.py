@@ -40,7 +40,7 @@ def test_top_level_help_imports_no_heavy_library() -> None:
 
 
 # ablate's --help loads the ablation grid (its options list the experiments). Every other command's loads nothing
-# heavy: predict and pretrain take their defaults from torch-free modules (predict.defaults, pretrain.config).
+# heavy: predict and pretrain take their defaults from torch-free modules (predict.defaults, pretrain.pretrain_config).
 @pytest.mark.parametrize("argv", [("train", "--help"), ("prepare", "lists", "--help"), ("prepare", "check", "--help"),
                                   ("cv", "--help"), ("evaluate", "--help"), ("export", "--help"),
                                   ("compare", "--help"), ("demo", "--help"), ("synth", "--help"),

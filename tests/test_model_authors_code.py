@@ -11,7 +11,7 @@ import torch
 
 import dkclip
 from dkclip.engine.builders import build_model
-from dkclip.engine.config import load_config
+from dkclip.engine.run_config import load_config
 from dkclip.errors import ConfigError
 from video_helpers import random_video
 

@@ -17,7 +17,7 @@ from dkclip.ablation.heldout import TestSet
 from dkclip.ablation.predictions import ClipPredictions, write_predictions
 from dkclip.ablation.records import SetEvaluation
 from dkclip.ablation.study import StudyPart
-from dkclip.engine.config import TrainConfig
+from dkclip.engine.run_config import TrainConfig
 
 # The committed study: its records and the document with its rendered block.
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -11,7 +11,7 @@ from ablation_helpers import FakeEvaluate, FakeTrainer, write_list
 
 from dkclip.ablation.grid import AblationSetting, build_base_config
 from dkclip.ablation.heldout import TestSet
-from dkclip.engine.config import TrainConfig
+from dkclip.engine.run_config import TrainConfig
 from dkclip.synth import generate_dataset
 
 

@@ -17,7 +17,7 @@ from dkclip.ablation.grid import (
     select_experiments,
 )
 from dkclip.ablation.keys import input_fingerprint, key_config, run_key, weights_file
-from dkclip.engine.config import TrainConfig, apply_overrides
+from dkclip.engine.run_config import TrainConfig, apply_overrides
 from dkclip.errors import ConfigError
 from dkclip.pretrained import file_sha256, get_pretrained_cfg
 

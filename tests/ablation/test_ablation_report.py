@@ -41,7 +41,7 @@ from dkclip.ablation.study import (
     StudySummary,
     resummarize,
 )
-from dkclip.engine.config import TrainConfig
+from dkclip.engine.run_config import TrainConfig
 
 
 def test_the_committed_study_re_renders_to_the_committed_block() -> None:

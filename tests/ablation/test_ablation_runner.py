@@ -21,7 +21,7 @@ from dkclip.ablation.report import BEGIN_MARKER, END_MARKER
 from dkclip.ablation.runner import PlannedRun, execute_run, plan_runs, run_study
 from dkclip.ablation.study import StudySummary
 from dkclip.cli import main as cli_main
-from dkclip.engine.config import TrainConfig
+from dkclip.engine.run_config import TrainConfig
 
 CELLS = 4 + 4 + 5 + 4 + 2  # Table 4, Table 5, θ, N, NRM normalisations
 DISTINCT = 16  # the full model is shared by 4 cells

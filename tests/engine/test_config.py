@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dkclip.engine.config import ConfigError, list_configs, load_config
+from dkclip.engine.run_config import ConfigError, list_configs, load_config
 
 
 def test_shipped_configs_load_with_the_paper_recipe() -> None:

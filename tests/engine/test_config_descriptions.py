@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 import yaml
 
-from dkclip.engine.config import TrainConfig, describe_keys, format_config, load_config
+from dkclip.engine.run_config import TrainConfig, describe_keys, format_config, load_config
 from dkclip.errors import ConfigError
 
 
@@ -18,7 +18,7 @@ def test_every_key_has_a_one_line_description() -> None:
     expected = [f"{s}.{f.name}" for s in sections for f in dataclasses.fields(getattr(TrainConfig(), s))]
     assert [k for k, _, _ in rows] == expected
     undocumented = [k for k, _, doc in rows if not doc.strip() or "\n" in doc]
-    assert not undocumented, f"config keys without a one-line description (engine/config.py): {undocumented}"
+    assert not undocumented, f"config keys without a one-line description (engine/run_config.py): {undocumented}"
 
 
 def test_printed_config_is_the_resolved_config_and_loads_back(tmp_path) -> None:

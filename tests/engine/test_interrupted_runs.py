@@ -26,7 +26,7 @@ import dkclip
 from dkclip.cli import main as cli_main
 from dkclip.data.errors import DataError
 from dkclip.engine.checkpoint import load_training_state
-from dkclip.engine.config import config_from_dict, load_config
+from dkclip.engine.run_config import config_from_dict, load_config
 from dkclip.engine.runlock import LOCK_NAME, RunLockedError
 from dkclip.engine.trainer import train
 from dkclip.pretrained import file_sha256

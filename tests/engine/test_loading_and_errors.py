@@ -14,7 +14,7 @@ from engine_helpers import tiny_config, write_config
 import dkclip
 from dkclip.cli import main as cli_main
 from dkclip.clip_loading import build_clip
-from dkclip.engine.config import config_from_dict
+from dkclip.engine.run_config import config_from_dict
 from dkclip.engine.trainer import train
 from dkclip.errors import CheckpointError, ConfigError
 from dkclip.pretrain.trainer import PretrainConfig, pretrain
@@ -164,7 +164,7 @@ def test_one_resume_policy(synth_root: Path, tmp_path: Path, capsys: pytest.Capt
 
     assert load_training_state(run / "last.pt")["step"] == 2
     with pytest.raises(ConfigError, match="resuming cannot change"):
-        from dkclip.engine.config import load_config
+        from dkclip.engine.run_config import load_config
 
         cfg = load_config(run / "config.yaml", ["loss.lam=0.5"])
         train(cfg, resume=run)

@@ -17,7 +17,7 @@ import dkclip
 from dkclip.cli import main as cli_main
 from dkclip.constants import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN
 from dkclip.data.media import list_frame_files
-from dkclip.engine.config import config_from_dict
+from dkclip.engine.run_config import config_from_dict
 from dkclip.engine.trainer import train
 
 

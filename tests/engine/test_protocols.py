@@ -11,8 +11,8 @@ import yaml
 from engine_helpers import tiny_config, write_config
 
 from dkclip.cli import main as cli_main
-from dkclip.engine.config import ConfigError, list_configs, load_config
 from dkclip.engine.protocols import PROTOCOLS
+from dkclip.engine.run_config import ConfigError, list_configs, load_config
 from dkclip.errors import UsageError
 
 EXPECTED = {

@@ -20,7 +20,7 @@ from engine_helpers import tiny_config, write_config
 from dkclip.cli import main as cli_main
 from dkclip.engine import builders
 from dkclip.engine.checkpoint import atomic_save
-from dkclip.engine.config import config_from_dict, load_config
+from dkclip.engine.run_config import config_from_dict, load_config
 from dkclip.engine.runlock import LOCK_NAME, RunLock, RunLockedError, remove_stale_temporaries
 from dkclip.engine.trainer import train
 from dkclip.errors import ConfigError

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dkclip.engine.config import TrainConfig
+from dkclip.engine.run_config import TrainConfig
 from dkclip.engine.rundir import rebase_relative_paths, started_from
 
 

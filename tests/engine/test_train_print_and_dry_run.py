@@ -10,7 +10,7 @@ import yaml
 from engine_helpers import tiny_config, write_config
 
 from dkclip.cli import main
-from dkclip.engine.config import load_config
+from dkclip.engine.run_config import load_config
 
 
 def test_print_config_shows_the_resolved_config_with_descriptions(tmp_path: Path,

@@ -15,7 +15,7 @@ from engine_helpers import tiny_config, write_config
 
 from dkclip.cli import main as cli_main
 from dkclip.engine.checkpoint import load_training_state
-from dkclip.engine.config import ConfigError, config_from_dict
+from dkclip.engine.run_config import ConfigError, config_from_dict
 from dkclip.engine.trainer import TrainingDiverged, build_model, train
 from dkclip.errors import CheckpointError
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.config import TrainConfig, apply_overrides, load_config, validate
+from ..engine.run_config import TrainConfig, apply_overrides, load_config, validate
 from ..errors import ConfigError
 from .records import Knobs
 

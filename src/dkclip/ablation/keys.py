@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..engine.config import TrainConfig
+from ..engine.run_config import TrainConfig
 from ..pretrained import default_tag, file_sha256, get_pretrained_cfg, verified_path
 
 # Knobs the run directory and result key ignore: they change logging or speed, never the numbers.

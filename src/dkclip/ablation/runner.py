@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from ..engine.config import TrainConfig
+from ..engine.run_config import TrainConfig
 from ..engine.rundir import with_absolute_paths
 from ..errors import ConfigError
 from ..fileio import atomic_write_json, atomic_write_text

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.config import TrainConfig
+from ..engine.run_config import TrainConfig
 from ..synth import NOISE_KINDS
 from .grid import FULL_MODEL_CELLS, THETAS, AblationSetting, Experiment
 from .heldout import TestSet

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import load_config
+    from ..engine.run_config import load_config
     from ..tasks.cross_validation import run_cv
 
     cfg = load_config(args.config, args.overrides, protocol=args.protocol)

@@ -111,7 +111,7 @@ def predict_scene(run_dir: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import load_config
+    from ..engine.run_config import load_config
     from ..engine.trainer import train
 
     root = Path(args.data)

@@ -8,7 +8,7 @@ import dataclasses
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..pretrain.config import PretrainConfig
+    from ..pretrain.pretrain_config import PretrainConfig
 
     p = sub.add_parser("pretrain", help="pretrain a CLIP on synthetic AU-captioned faces")
     defaults = PretrainConfig()
@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pretrain.config import PretrainConfig
+    from ..pretrain.pretrain_config import PretrainConfig
     from ..pretrain.trainer import pretrain
 
     cfg = PretrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(PretrainConfig)})

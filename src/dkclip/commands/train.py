@@ -42,7 +42,7 @@ spaces), or comma-separated 1,0.875,0.75, or as one item:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine.config import list_configs, load_config
+    from ..engine.run_config import list_configs, load_config
     from ..engine.trainer import resolve_resume, train
     from ..errors import UsageError
 
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(args.config, args.overrides, protocol=args.protocol)
         name = str(args.config).rsplit("/", 1)[-1].removesuffix(".yaml")
     if args.print_config:
-        from ..engine.config import format_config
+        from ..engine.run_config import format_config
         from ..engine.rundir import with_absolute_paths
 
         source = f"--resume {args.resume}" if args.resume else str(args.config)

@@ -24,8 +24,8 @@ from ..data.errors import DataError
 from ..errors import ConfigError
 from ..factory import create_model
 from ..model.dkclip import DKClip
-from .config import TrainConfig
 from .distributed import DistInfo
+from .run_config import TrainConfig
 from .samplers import ShardSampler
 
 logger = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from typing import Any
 import torch
 
 from .builders import eval_loader
-from .config import TrainConfig
 from .distributed import cleanup, init_distributed
 from .inference import autocast_context
+from .run_config import TrainConfig
 from .rundir import with_absolute_paths
 from .runlog import format_duration
 

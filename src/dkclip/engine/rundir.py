@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, UsageError
 from ..fileio import atomic_write_text
-from .config import TrainConfig
 from .distributed import DistInfo
+from .run_config import TrainConfig
 
 
 def _absolute(path: str | None) -> str | None:

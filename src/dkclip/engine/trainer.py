@@ -45,12 +45,12 @@ from .builders import (
     resolve_amp,
 )
 from .checkpoint import FORMAT, VERSION, atomic_save, load_training_state, rng_state, set_rng_state
-from .config import TrainConfig, load_config
 from .distributed import DistInfo, barrier, broadcast_flag, cleanup, init_distributed
 from .inference import HEADS, Predictions, autocast_context, predict
 from .provenance import finish_record, run_record, write_record
 from .reports import format_table, summarize, write_per_class_csv, write_predictions_csv, write_report_files
 from .resume import check_resume
+from .run_config import TrainConfig, load_config
 from .rundir import planned_run_dir, prepare_run_dir, resolve_resume, with_absolute_paths
 from .runlock import RunLock, remove_stale_temporaries
 from .runlog import RunLogger, format_epoch

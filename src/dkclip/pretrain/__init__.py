@@ -11,7 +11,7 @@ __all__ = ["EMOTION_WORDS", "CaptionComposer"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so that pretrain.config (the flags of ``dkclip pretrain --help``) loads without numpy or torch.
+    # Lazy, so that pretrain.pretrain_config (the flags of ``dkclip pretrain --help``) loads without numpy or torch.
     if name in __all__:
         from . import captions
 

@@ -30,8 +30,8 @@ from ..fileio import atomic_write, atomic_write_json
 from ..prompts import PROMPT_SETS
 from ..registry import get_model_config
 from ..synth import ClipSpec, SynthConfig, render_clip
-from .config import PretrainConfig
 from .data import IDENTITY_SEED_BASE, CaptionedFrameBatches, StreamConfig
+from .pretrain_config import PretrainConfig
 
 logger = logging.getLogger(__name__)
 # Settings that change speed or logging, never the weights: a resumed run may change them.

@@ -23,11 +23,11 @@ from .aus import (
     describe_aus,
     sample_apex,
 )
-from .config import NOISE_KINDS, PRESETS, SynthConfig, preset_config
 from .dataset import GENERATOR_VERSION, DatasetPlan, build_plan, generate_dataset, write_clip, write_mp4
 from .identity import Appearance, sample_appearance
 from .render import ClipSpec, ClipTruth, appearance_of, is_target_expression, render_clip, render_frame
 from .strip import make_strip
+from .synth_config import NOISE_KINDS, PRESETS, SynthConfig, preset_config
 
 __all__ = [
     "AU_IDS",

@@ -29,9 +29,9 @@ from PIL import Image
 
 from ..video_writer import pick_video_codec, rgb_to_yuv420p, write_mp4  # noqa: F401 (re-exported)
 from .aus import AU_IDS, AU_NAMES, class_names, class_profiles
-from .config import SynthConfig
 from .pool import run_tasks
 from .render import ClipSpec, render_clip
+from .synth_config import SynthConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import numpy as np
 from PIL import ImageDraw
 
 from .aus import AU_IDS, active_aus, class_names, class_profiles, describe_aus, sample_apex
-from .config import SynthConfig
 from .face import FaceState, Pen, draw_face
 from .identity import Appearance, identity_rng, sample_appearance
 from .scene import draw_occluder, finish_frame, make_scene, plain_background, pose_matrix
+from .synth_config import SynthConfig
 from .timeline import Timeline, plan_noise, sample_blinks, sample_pose, sample_timeline
 
 

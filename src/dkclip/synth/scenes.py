@@ -39,11 +39,11 @@ from PIL import Image, ImageDraw, ImageFilter
 from ..fileio import atomic_write, atomic_write_text
 from ..video_writer import write_mp4
 from .aus import AU_IDS, AU_INDEX, AU_NAMES, class_names, class_profiles, sample_apex
-from .config import NOISE_KINDS
 from .face import FaceState, Pen, draw_face
 from .identity import Appearance, sample_appearance
 from .pool import run_tasks
 from .scene import busy_background, draw_occluder, light_map, plain_background
+from .synth_config import NOISE_KINDS
 from .timeline import NoiseEvent, Timeline, plan_noise, sample_blinks
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .aus import class_names
-from .config import NOISE_KINDS, SynthConfig
 from .render import ClipSpec, render_clip
+from .synth_config import NOISE_KINDS, SynthConfig
 
 _MARGIN = 110
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.annotations import VideoRecord, load_annotations
 from ..data.errors import AnnotationError
-from ..engine.config import TrainConfig
+from ..engine.run_config import TrainConfig
 from ..engine.trainer import TrainingStopped, train
 from ..errors import ConfigError
 from ..fileio import atomic_write_text

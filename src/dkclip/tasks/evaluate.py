@@ -11,10 +11,10 @@ from ..data.dataset import ClipDataset
 from ..data.errors import DataError
 from ..data.sampling import FrameSampler
 from ..engine.builders import eval_loader, resolve_amp, split_dataset
-from ..engine.config import TrainConfig
 from ..engine.distributed import cleanup, init_distributed
 from ..engine.inference import HEADS, predict
 from ..engine.reports import format_table, summarize, write_per_class_csv, write_predictions_csv, write_report_files
+from ..engine.run_config import TrainConfig
 from ..errors import ConfigError, UsageError
 from ..factory import load_model, locate_model
 from ..fileio import atomic_write_json

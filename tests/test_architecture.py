@@ -108,3 +108,91 @@ def test_the_experiment_stays_apart_from_the_product() -> None:
     reaches it, so the product (predict, evaluate, the model) never depends on the experiment. With the import
     check above this is what the code does, not only what the table says."""
     assert {part for part, allowed in ALLOWED.items() if "ablation" in allowed} == {"commands"}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+class _RuntimeImports(ast.NodeVisitor):
+    """The import statements that can run: at module level and inside functions (a lazy import still closes a
+    circle when its function is called), but not those under ``if TYPE_CHECKING:``, which only type checkers
+    read."""
+
+    def __init__(self) -> None:
+        self.found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit_If(self, node: ast.If) -> None:
+        for child in node.orelse if _is_type_checking(node) else [*node.body, *node.orelse]:
+            self.visit(child)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self.found.append(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self.found.append(node)
+
+
+def _runtime_edges(path: Path, modules: set[str]) -> set[str]:
+    """The modules of dkclip that ``path`` imports at run time. ``from pkg import name`` points at the submodule
+    ``pkg.name`` when there is one, else at ``pkg`` itself; the parent packages Python imports on the way are not
+    counted (every submodule would otherwise sit in a circle with its package's ``__init__``)."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    visitor = _RuntimeImports()
+    visitor.visit(ast.parse(path.read_text(), filename=str(path)))
+    edges: set[str] = set()
+    for node in visitor.found:
+        if isinstance(node, ast.Import):
+            edges |= {a.name for a in node.names if a.name in modules}
+            continue
+        base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+        target = ".".join([*base, node.module] if node.module else base) if node.level else node.module or ""
+        for alias in node.names:
+            edges.add(f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target)
+    return {e for e in edges if e in modules and e != module}
+
+
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's components of more than one module: each is a set of modules that import each other round."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    """No two modules of dkclip import each other, directly or round a longer circle. Counted: imports at
+    module level and inside functions; not counted: imports under ``if TYPE_CHECKING:`` (annotations only) and
+    ``importlib.import_module`` calls (the command table of cli.py). A circle means what both sides need belongs
+    in a module of its own (as engine/run_name.py and predict/result.py are)."""
+    paths = {_module_name(p): p for p in sorted(SRC.rglob("*.py"))}
+    graph = {m: _runtime_edges(p, set(paths)) for m, p in paths.items()}
+    cycles = _strongly_connected(graph)
+    assert not cycles, "modules that import each other:\n" + "\n".join(" <-> ".join(c) for c in cycles)

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args, get_origin, get_type_hints
 import yaml
 
 from ..errors import ConfigError
+from .run_name import check_run_name
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -451,8 +452,6 @@ def validate(cfg: TrainConfig) -> None:
     if cfg.run.max_steps is not None and cfg.run.max_steps < 1:
         raise ConfigError(f"run.max_steps must be >= 1 (or null), got {cfg.run.max_steps}")
     if cfg.run.name is not None:
-        from .rundir import check_run_name
-
         check_run_name(cfg.run.name)
     _check_names(cfg)
     _check_frames(cfg)

@@ -15,6 +15,7 @@ from ..errors import ConfigError, UsageError
 from ..fileio import atomic_write_text
 from .distributed import DistInfo
 from .run_config import TrainConfig
+from .run_name import check_run_name
 
 
 def _absolute(path: str | None) -> str | None:
@@ -82,14 +83,6 @@ def rebase_relative_paths(cfg: TrainConfig, run_dir: Path) -> list[str]:
             section = "data" if owner is cfg.data else "model"
             moved.append(f"{section}.{name}: {value} -> {there.resolve()}")
     return moved
-
-
-def check_run_name(name: str) -> None:
-    """``run.name`` must name a directory inside ``run.output_dir``."""
-    parts = Path(name).parts
-    if not name or Path(name).is_absolute() or ".." in parts or len(parts) != 1:
-        raise ConfigError(f"run.name {name!r} must be a plain directory name inside run.output_dir "
-                          "(no '/', '..' or absolute path)")
 
 
 def planned_run_dir(cfg: TrainConfig, config_name: str) -> Path:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .predictor import PredictionResult
+    from .result import PredictionResult
 
 
 # Erased snippets are drawn in black: red is a class colour (anger in tab10).

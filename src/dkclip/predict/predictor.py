@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,19 +42,15 @@ from .faces import FaceDetector, WholeFrameDetector
 from .outputs import (
     WindowResult,
     face_summaries,
-    format_summary,
     frames_table,
-    windows_document,
     windows_table,
-    write_tables,
 )
 from .pipeline import WindowJob, WindowStream
+from .result import PredictionResult
 from .sources import FrameSource, SourceInfo, describe, open_live, open_source
 from .tracking import Tracker
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ..model.au_evidence import AUEvidence
     from ..model.dkclip import DKClip
 
@@ -63,66 +58,6 @@ logger = logging.getLogger(__name__)
 
 
 WindowCallback = Callable[[WindowResult, SourceInfo], None]
-
-
-@dataclass
-class PredictionResult:
-    """Everything predicted for one input. ``frames`` and ``windows`` are pandas DataFrames (schemas in
-    :mod:`dkclip.predict.outputs`); ``faces`` the per-face summaries; ``notes`` what the user should know
-    (short video, no face, ...)."""
-
-    source: str
-    video: dict[str, Any]
-    class_names: list[str]
-    frames: pd.DataFrame
-    windows: pd.DataFrame
-    faces: list[dict[str, Any]]
-    settings: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
-    window_results: list[WindowResult] = field(default_factory=list, repr=False)
-    au_names: list[str] = field(default_factory=list)  # the AU evidence columns (empty: not scored)
-
-    @property
-    def num_faces(self) -> int:
-        return len(self.faces)
-
-    def summary(self) -> str:
-        return format_summary(self.source, self.faces, self.notes)
-
-    def document(self) -> dict[str, Any]:
-        """What ``windows.json`` holds."""
-        meta = {"source": self.source, "video": self.video, "classes": self.class_names, **self.settings,
-                "notes": self.notes}
-        return windows_document(meta, self.window_results, self.class_names, self.faces, self.au_names)
-
-    def plot(self, path: str | os.PathLike[str]) -> Path:
-        """Write the timeline picture (per face: stacked class probabilities over time; erased snippets and
-        face-absent spans marked)."""
-        from .plots import plot_timeline
-
-        return plot_timeline(self, path)
-
-    def plot_aus(self, path: str | os.PathLike[str]) -> Path:
-        """Write the action-unit picture (per face: a heat map of each AU's evidence over time)."""
-        from .plots import plot_aus
-
-        return plot_aus(self, path)
-
-    def save(self, out_dir: str | os.PathLike[str], plot: bool = True) -> list[Path]:
-        """Write ``frames.csv``, ``windows.csv``, ``windows.json`` and (``plot``) ``timeline.png`` and, when AUs
-        were scored, ``aus.png``."""
-        written = write_tables(out_dir, self.frames, self.windows, self.document())
-        if plot:
-            written.append(self.plot(Path(out_dir) / "timeline.png"))
-            if self.au_names:
-                written.append(self.plot_aus(Path(out_dir) / "aus.png"))
-        return written
-
-    def render(self, path: str | os.PathLike[str], fps: float | None = None) -> Path:
-        """An annotated copy of the video (boxes, ids, current label and probability bars), re-decoding it."""
-        from .render import render_video
-
-        return render_video(self, path, fps=fps)
 
 
 def resolve_detector(detector: FaceDetector | str | None, options: dict[str, Any] | None = None) -> FaceDetector:

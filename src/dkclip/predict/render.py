@@ -20,7 +20,7 @@ from ..fileio import atomic_write
 from .sources import open_source
 
 if TYPE_CHECKING:
-    from .predictor import PredictionResult
+    from .result import PredictionResult
 
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
             (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212)]

@@ -14,9 +14,9 @@ import numpy as np
 from dkclip.ablation.evaluation import EvalRequest, measure, set_digest
 from dkclip.ablation.grid import build_grid, phase_plan, select_experiments
 from dkclip.ablation.heldout import TestSet
+from dkclip.ablation.plan import StudyPart
 from dkclip.ablation.predictions import ClipPredictions, write_predictions
 from dkclip.ablation.records import SetEvaluation
-from dkclip.ablation.study import StudyPart
 from dkclip.engine.run_config import TrainConfig
 
 # The committed study: its records and the document with its rendered block.

@@ -9,21 +9,13 @@ import numpy as np
 import pytest
 from ablation_helpers import fake_predictions
 
+from dkclip.ablation.claims import PredictionStore, paired_claim
 from dkclip.ablation.grid import FULL_MODEL, Experiment
 from dkclip.ablation.paired import cell_interval, pair_test_pooled, pair_test_seed, stratified_draws
 from dkclip.ablation.predictions import ClipPredictions, write_predictions
 from dkclip.ablation.records import HeadScore, RunRecord, SetEvaluation
-from dkclip.ablation.study import (
-    CONTRADICTS,
-    IDENTICAL,
-    MISSING,
-    REPRODUCES,
-    UNRESOLVED,
-    Claim,
-    PredictionStore,
-    build_cell,
-    paired_claim,
-)
+from dkclip.ablation.study import build_cell
+from dkclip.ablation.summary import CONTRADICTS, IDENTICAL, MISSING, REPRODUCES, UNRESOLVED, Claim
 from dkclip.stats import bootstrap_ci, paired_bootstrap
 
 LABELS = np.repeat(np.arange(7), 30)

@@ -16,7 +16,7 @@ import torch
 
 import dkclip.engine.trainer as trainer_module
 from dkclip.ablation.report import BEGIN_MARKER, END_MARKER
-from dkclip.ablation.study import VERDICTS
+from dkclip.ablation.summary import VERDICTS
 from dkclip.cli import main as cli_main
 
 # Shrinks every run of the grid: 1 epoch, 8-frame test clips (a multiple of N = 1, 2, 4, 8), no workers.

@@ -32,15 +32,8 @@ from dkclip.ablation.report import (
     write_report_block,
 )
 from dkclip.ablation.runner import run_study
-from dkclip.ablation.study import (
-    CONTRADICTS,
-    IDENTICAL,
-    MISSING,
-    REPRODUCES,
-    UNRESOLVED,
-    StudySummary,
-    resummarize,
-)
+from dkclip.ablation.study import resummarize
+from dkclip.ablation.summary import CONTRADICTS, IDENTICAL, MISSING, REPRODUCES, UNRESOLVED, StudySummary
 from dkclip.engine.run_config import TrainConfig
 
 

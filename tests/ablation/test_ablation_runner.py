@@ -5,6 +5,7 @@ retraining, interrupted runs resume or restart, and the outputs are written."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,11 +16,13 @@ from dkclip.ablation import load_summary
 from dkclip.ablation.grid import AblationSetting, build_grid, experiment_config, select_experiments
 from dkclip.ablation.heldout import TestSet
 from dkclip.ablation.keys import input_fingerprint
+from dkclip.ablation.plan import AblateOptions, plan_parts
 from dkclip.ablation.predictions import read_predictions
-from dkclip.ablation.records import RunRecord
+from dkclip.ablation.records import load_record
 from dkclip.ablation.report import BEGIN_MARKER, END_MARKER
 from dkclip.ablation.runner import PlannedRun, execute_run, plan_runs, run_study
-from dkclip.ablation.study import StudySummary
+from dkclip.ablation.summary import StudySummary
+from dkclip.ablation.typed import from_dict
 from dkclip.cli import main as cli_main
 from dkclip.engine.run_config import TrainConfig
 
@@ -53,7 +56,7 @@ def test_requests_add_test_time_normalisations_to_the_full_model_only(base: Trai
 
 def test_shared_runs_train_once_and_a_rerun_skips_recorded_runs(
         base: TrainConfig, setting: AblationSetting, test_sets: list[TestSet], tmp_path: Path,
-        fake_train: FakeTrainer, fake_evaluate: FakeEvaluate, capsys: pytest.CaptureFixture[str]) -> None:
+        fake_train: FakeTrainer, fake_evaluate: FakeEvaluate) -> None:
     out, records, report = tmp_path / "runs", tmp_path / "records", tmp_path / "results.md"
     report.write_text("# Results\n\nkept.\n")
     summary = run_study([make_part(base, test_sets)], setting, out, records, report, fake_train, fake_evaluate)
@@ -73,7 +76,7 @@ def test_shared_runs_train_once_and_a_rerun_skips_recorded_runs(
     # Files: records and predictions under the records folder, weights under the runs folder, last.pt gone.
     key = part.cells["table4/+CCR"].keys[0]
     assert key is not None
-    record = RunRecord.from_dict(json.loads((records / "aligned" / "results" / f"{key}.json").read_text()))
+    record = load_record(records / "aligned" / "results" / f"{key}.json")
     assert list(record.evaluations) == ["heldout", "fold", "heldout@nrm_norm=zscore", "heldout@nrm_norm=none"]
     held = read_predictions(records / "aligned" / record.evaluations["heldout"].predictions, 4)
     assert held.num_clips == 140 and record.evaluations["heldout"].num_clips == 140
@@ -81,13 +84,12 @@ def test_shared_runs_train_once_and_a_rerun_skips_recorded_runs(
     assert not (out / "aligned" / "runs" / key / "last.pt").exists()
     # The summary round-trips, one CSV row per (cell, seed), the block went into the report.
     assert load_summary(records / "ablation.json") == summary
-    assert StudySummary.from_dict(json.loads(json.dumps(summary.to_dict()))) == summary
+    assert from_dict(StudySummary, json.loads(json.dumps(dataclasses.asdict(summary)))) == summary
     with (records / "ablation_runs.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == CELLS + 3  # and the three test-time cells
     text = report.read_text()
     assert text.startswith("# Results\n\nkept.\n") and text.count(BEGIN_MARKER) == 1
     assert (records / "report.md").read_text() in text
-    assert BEGIN_MARKER in capsys.readouterr().out
 
     stamps = {p.name: p.stat().st_mtime_ns for p in (records / "aligned" / "results").iterdir()}
     assert len(stamps) == DISTINCT
@@ -156,7 +158,7 @@ def test_interrupted_runs_resume_or_restart(base: TrainConfig, test_sets: list[T
     assert (train.calls[-1]["resume"], train.calls[-1]["before"]) == (None, None)
     assert record.evaluations["heldout"].detection is None  # no NRM in the baseline
     assert record.use_consistency is False and record.model_options["temporal"] == "avgpool"
-    assert RunRecord.from_dict(json.loads((records / "results" / "k1.json").read_text())) == record
+    assert load_record(records / "results" / "k1.json") == record
     # Interrupted after a checkpoint: the trainer resumes it.
     partial = tmp_path / "runs" / "k2"
     partial.mkdir(parents=True)
@@ -198,3 +200,29 @@ def test_bad_input_is_a_clear_error_before_any_training(data_root: Path, heldout
     assert "must be a multiple of" in err and "6" in err
     assert "set loss.use_consistency instead" in err
     assert not (tmp_path / "o" / "aligned" / "runs").exists()  # nothing trained
+
+
+def test_the_command_prints_the_block_it_writes(data_root: Path, heldout_root: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``dkclip ablate`` is argument parsing and one call (run_ablation): the block it returns is printed."""
+    report = tmp_path / "results.md"
+    args = ["ablate", "--quick", "--report-only", "--data", str(data_root), "--heldout", str(heldout_root),
+            "--out-dir", str(tmp_path / "o"), "--report", str(report)]
+    assert cli_main(args) == 0
+    block = (tmp_path / "o" / "report.md").read_text().rstrip("\n")
+    assert block.startswith(BEGIN_MARKER) and block in capsys.readouterr().out and block in report.read_text()
+    assert not (tmp_path / "o" / "aligned" / "runs").exists()  # --report-only trains nothing
+
+
+def test_plan_parts_follows_the_options(data_root: Path, heldout_root: Path, tmp_path: Path) -> None:
+    options = AblateOptions(quick=True, data=str(data_root), heldout=str(heldout_root), out_dir=str(tmp_path),
+                            experiments=["table4", "theta/0.2"])
+    parts = plan_parts(options)
+    assert list(parts) == ["aligned"] and options.seed_list == [0] and options.records_root == tmp_path
+    part = parts["aligned"]
+    assert [[e.id for e in phase] for phase in part.phases] == [
+        ["table4/baseline", "table4/+HVE", "table4/+ETP", "table4/+CCR"], ["theta/0.2"]]
+    held = part.test_sets[0]
+    assert held.name == "heldout" and held.list_file == str(tmp_path / "aligned" / "heldout-20.txt")
+    assert part.heldout_command == f"a custom dataset in {heldout_root}"  # the fixture is not the standard set
+    assert options.setting().mode == "quick" and AblateOptions().seed_list == [0, 1, 2]

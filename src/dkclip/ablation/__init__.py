@@ -12,13 +12,17 @@ The design notes live with the code they describe:
 - :mod:`~dkclip.ablation.heldout`: the datasets, the held-out sets and why their identities are new;
 - :mod:`~dkclip.ablation.keys`: run keys (resolved config + input fingerprints), so shared configurations train
   once per seed;
+- :mod:`~dkclip.ablation.plan`: the command's options, the presets' parts of the study and their data;
 - :mod:`~dkclip.ablation.runner`: planning shared runs, running, evaluating and resuming them, the files;
 - :mod:`~dkclip.ablation.evaluation`: a run's kept weights on the test sets, test-time NRM variants;
 - :mod:`~dkclip.ablation.predictions`: the per-clip predictions file;
 - :mod:`~dkclip.ablation.noise`: the NRM as a noise detector against the generator's noise flags;
 - :mod:`~dkclip.ablation.paired`: intervals and paired tests, per seed and seeds pooled;
-- :mod:`~dkclip.ablation.records`: the typed per-run records and their JSON;
+- :mod:`~dkclip.ablation.records`: the typed per-run records; :mod:`~dkclip.ablation.typed`: the one loader of
+  every record's JSON (``from_dict``; ``dataclasses.asdict`` writes them);
 - :mod:`~dkclip.ablation.study`: records + predictions → cells, claims and verdicts, the presets compared;
+  :mod:`~dkclip.ablation.claims`: the paired claims and their verdicts; :mod:`~dkclip.ablation.summary`: the
+  summary's records (``ablation.json``);
 - :mod:`~dkclip.ablation.report`: the Markdown tables, the block between markers, the per-run CSV;
 - :mod:`~dkclip.ablation.au_study`: the action-unit evidence measured against the generator's AU intensities.
 
@@ -30,16 +34,15 @@ kept in ``docs/ablation/v1``.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from .grid import AblationSetting, Experiment, build_base_config, build_grid, select_experiments
+from .plan import AblateOptions, StudyPart
 from .records import RunRecord
 from .report import render_report
-from .runner import run_study
-from .study import StudyPart, StudySummary
+from .runner import run_ablation, run_study
+from .summary import StudySummary, load_summary
 
 __all__ = [
+    "AblateOptions",
     "AblationSetting",
     "Experiment",
     "RunRecord",
@@ -49,11 +52,7 @@ __all__ = [
     "build_grid",
     "load_summary",
     "render_report",
+    "run_ablation",
     "run_study",
     "select_experiments",
 ]
-
-
-def load_summary(path: str | Path) -> StudySummary:
-    """A study's ``ablation.json``."""
-    return StudySummary.from_dict(json.loads(Path(path).read_text()))

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -43,13 +42,6 @@ class Span:
     estimate: float
     low: float
     high: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"estimate": self.estimate, "low": self.low, "high": self.high}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Span:
-        return cls(float(data["estimate"]), float(data["low"]), float(data["high"]))
 
 
 def stratified_draws(labels: np.ndarray, resamples: int, seed: int) -> np.ndarray:
@@ -94,18 +86,6 @@ class CellInterval:
     per_seed_uar: list[Span]
     per_seed_war: list[Span]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"seeds": list(self.seeds), "uar": self.uar.to_dict(), "war": self.war.to_dict(),
-                "per_seed_uar": [s.to_dict() for s in self.per_seed_uar],
-                "per_seed_war": [s.to_dict() for s in self.per_seed_war]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CellInterval:
-        return cls(seeds=[int(s) for s in data["seeds"]], uar=Span.from_dict(data["uar"]),
-                   war=Span.from_dict(data["war"]),
-                   per_seed_uar=[Span.from_dict(s) for s in data["per_seed_uar"]],
-                   per_seed_war=[Span.from_dict(s) for s in data["per_seed_war"]])
-
 
 def cell_interval(labels: np.ndarray, preds: Sequence[np.ndarray], seeds: Sequence[int],
                   resamples: int = RESAMPLES, seed: int = SEED) -> CellInterval:
@@ -138,19 +118,6 @@ class PairTest:
     only_b: int
     mcnemar_p: float
     method: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "uar_diff": self.uar_diff.to_dict(), "war_diff": self.war_diff.to_dict(),
-                "p_not_better": self.p_not_better, "only_a": self.only_a, "only_b": self.only_b,
-                "mcnemar_p": self.mcnemar_p, "method": self.method}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PairTest:
-        seed = data.get("seed")
-        return cls(seed=None if seed is None else int(seed), uar_diff=Span.from_dict(data["uar_diff"]),
-                   war_diff=Span.from_dict(data["war_diff"]), p_not_better=float(data["p_not_better"]),
-                   only_a=int(data["only_a"]), only_b=int(data["only_b"]), mcnemar_p=float(data["mcnemar_p"]),
-                   method=str(data["method"]))
 
 
 def pair_test_seed(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarray, seed: int,

@@ -1,4 +1,4 @@
-"""The Markdown report of a :class:`~dkclip.ablation.study.StudySummary`: one renderer per part (the setting, Table
+"""The Markdown report of a :class:`~dkclip.ablation.summary.StudySummary`: one renderer per part (the setting, Table
 4, Table 5, θ, N, the claims, the NRM as a noise detector, the presets compared, the missing cells), the block
 between the markers that ``--report`` replaces in a document, and the per-run CSV.
 
@@ -16,7 +16,7 @@ from ..fileio import atomic_write_text
 from ..tables import markdown_table, percent
 from .grid import TABLES
 from .records import DETECTION_MEASURES, HEADS, Stats
-from .study import MISSING, Cell, Claim, PartSummary, StudySummary
+from .summary import MISSING, Cell, Claim, PartSummary, StudySummary
 
 BEGIN_MARKER = "<!-- ablate:begin -->"
 END_MARKER = "<!-- ablate:end -->"

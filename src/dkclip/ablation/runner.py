@@ -1,4 +1,5 @@
-"""Planning and running the study: shared runs by key, resumable, and the files it writes.
+"""Running the study: :func:`run_ablation` (all that ``dkclip ablate`` calls: the parts planned by
+:mod:`dkclip.ablation.plan`, then :func:`run_study`), shared runs by key, resumable, and the files it writes.
 
 **Shared runs.** Cells whose resolved configs are equal share a run (:mod:`dkclip.ablation.keys`): the full model
 (table4/+CCR = table5/d = theta/0.15 = snippets/4) trains once per seed, 14 trainings per seed for 17 table
@@ -42,13 +43,16 @@ from ..engine.run_config import TrainConfig
 from ..engine.rundir import with_absolute_paths
 from ..errors import ConfigError
 from ..fileio import atomic_write_json, atomic_write_text
+from .au_study import study_au_evidence
 from .evaluation import EvalRequest, evaluate_run, predictions_path, request_name, set_digest
 from .grid import FULL_MODEL_CELLS, AblationSetting, Experiment, experiment_config
 from .heldout import TestSet
 from .keys import input_fingerprint, run_key
-from .records import HeadScore, RunRecord, SetEvaluation
+from .plan import AblateOptions, StudyPart, plan_parts
+from .records import HeadScore, RunRecord, SetEvaluation, load_record
 from .report import render_report, runs_csv, write_report_block
-from .study import StudyPart, StudySummary, summarize_study
+from .study import summarize_study
+from .summary import StudySummary
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +134,6 @@ def result_file(records_dir: Path, key: str) -> Path:
     return records_dir / "results" / f"{key}.json"
 
 
-def load_record(path: Path) -> RunRecord:
-    return RunRecord.from_dict(json.loads(path.read_text()))
-
-
 def missing_requests(record: RunRecord | None, requests: Sequence[EvalRequest]) -> list[EvalRequest]:
     """The requests a record has no evaluation for, or one of another version of the test set."""
     if record is None:
@@ -206,7 +206,7 @@ def execute_run(run: PlannedRun, out_dir: Path, records_dir: Path, test_sets: Se
             finished=datetime.now().isoformat(timespec="seconds"), preset=run.preset, evaluations=ordered,
             train_wall_s=train_wall,
         )
-    atomic_write_json(path, record.to_dict())
+    atomic_write_json(path, dataclasses.asdict(record))
     if (run_dir / "best").is_dir() and (run_dir / "last.pt").is_file():
         (run_dir / "last.pt").unlink()  # the optimiser state is not needed once the run is recorded
     return record
@@ -218,7 +218,7 @@ def write_outputs(summary: StudySummary, records_dir: Path, report: str | Path |
     block = render_report(summary)
     atomic_write_text(records_dir / "report.md", block + "\n")
     atomic_write_text(records_dir / "ablation_runs.csv", runs_csv(summary))
-    atomic_write_json(records_dir / "ablation.json", summary.to_dict())
+    atomic_write_json(records_dir / "ablation.json", dataclasses.asdict(summary))
     if report is not None:
         write_report_block(Path(report), block)
         logger.info("report block written to %s", report)
@@ -270,5 +270,16 @@ def run_study(parts: Sequence[StudyPart], setting: AblationSetting, out_dir: str
                         run.label, run.seed, "-" if held is None else f"{100 * held.heads['global'].uar:.2f}",
                         100 * rec.reported.uar, rec.wall_s)
     summary = summarize_study(parts, setting, records, records_root, time.perf_counter() - started)
-    print(write_outputs(summary, records_root, report))
+    write_outputs(summary, records_root, report)
     return summary
+
+
+def run_ablation(options: AblateOptions) -> str:
+    """``dkclip ablate``: plan the study from ``options`` and run it (or, with ``au_evidence``, only measure the
+    action-unit evidence); returns the Markdown block written into the report."""
+    parts = plan_parts(options)
+    if options.au_evidence:
+        return study_au_evidence(parts, options)
+    summary = run_study(list(parts.values()), options.setting(), options.out_dir, options.records_dir,
+                        options.report, report_only=options.report_only)
+    return render_report(summary)

@@ -16,14 +16,15 @@ import sys
 import traceback
 
 # Sub-command modules, in the order ``dkclip --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "predict", "train", "evaluate", "compare", "cv", "ablate", "export",
-                                   "prepare", "synth", "pretrain")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "predict", "app", "train", "evaluate", "compare", "cv", "ablate",
+                                   "export", "prepare", "synth", "pretrain")
 # The one-line help of each command as its module registers it (a test keeps the two equal). ``dkclip --help``
 # prints these without importing any command module, so it answers at once: only the command being run (or
 # asked for ``--help``) is imported, and command modules import torch only inside their run functions.
 COMMAND_HELP: dict[str, str] = {
     "demo": "synthesise data, train dkclip-tiny on the CPU and evaluate (the main job)",
     "predict": "predict expressions over time in videos (faces detected and tracked)",
+    "app": "the browser interface: upload a video, see who shows which expression when",
     "train": "train a DK-CLIP model (also under torchrun)",
     "evaluate": "evaluate a trained model on a list file",
     "compare": "compare two runs' predictions on the same clips (paired tests)",
@@ -90,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         _report(args.command, exc, args.debug)
         return 1
-    except KeyboardInterrupt:
-        print(f"dkclip {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        from .signals import interrupt_exit_code, signal_name
+
+        print(f"dkclip {args.command}: stopped by {signal_name(exc)}", file=sys.stderr)
+        return interrupt_exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +111,24 @@ def finite_or_none(value: Any) -> Any:
 def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     """JSON, indented; NaN and infinities become ``null`` (``allow_nan=False`` guarantees none slips through)."""
     return atomic_write_text(path, json.dumps(finite_or_none(data), indent=2, allow_nan=False) + "\n")
+
+
+def commit_files(staged: Sequence[Path], folder: str | os.PathLike, replaced: Sequence[str] = ()) -> list[Path]:
+    """Move a finished set of files (written elsewhere on the same file system, e.g. a staging sub-folder) into
+    ``folder``, and delete the files named in ``replaced`` that the set does not contain (what a previous set had
+    and this one has not), so that the files in ``folder`` always belong to one set. Ctrl-C and SIGTERM are held
+    until every move is done (:func:`dkclip.signals.deferred_signals`): each file is either the old or the new
+    one, and the set is never half old, half new."""
+    from .signals import deferred_signals
+
+    target = Path(folder)
+    names = {p.name for p in staged}
+    with deferred_signals():
+        for name in replaced:
+            if name not in names:
+                (target / name).unlink(missing_ok=True)
+        moved = []
+        for p in staged:
+            os.replace(p, target / p.name)
+            moved.append(target / p.name)
+    return moved

@@ -77,6 +77,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--no-plot", action="store_true", help="skip timeline.png")
     o.add_argument("--render", default=None,
                    help="write an annotated video (a file for one input, a folder for several)")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace results of another input in --out (or a --render file); by default they are kept "
+                        "and the run is refused")
     o.add_argument("--quiet", action="store_true", help="no per-face summaries")
     a = p.add_argument_group("action units (AU01, AU02, ... columns in frames.csv and windows.csv)")
     a.add_argument("--no-aus", action="store_true", help="leave out the action-unit evidence columns")
@@ -145,8 +148,9 @@ def _print_failure(report: InputReport) -> None:
 # ---------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
-    from ..predict.batch import predict_inputs, save_result
+    from ..predict.batch import BatchInterrupted, predict_inputs
     from ..predict.models import DEFAULT_MODEL_WARNING
+    from ..signals import sigterm_interrupts
 
     if args.live and args.inputs:
         raise UsageError("--live reads one live input: give it without INPUT files")
@@ -158,20 +162,38 @@ def run(args: argparse.Namespace) -> int:
     if choice.is_default:
         print(f"warning: {DEFAULT_MODEL_WARNING}", file=sys.stderr)
     if args.live:
-        predictor = build_predictor(args, choice)
-        names = predictor.class_names
-        result = predictor.predict_live(args.live, on_window=lambda r, info: print(live_line(r, info, names),
-                                                                                    flush=True),
-                                        max_seconds=args.max_seconds)
-        if not args.quiet:
-            print(result.summary())
-        save_result(result, args.out, plot=not args.no_plot, render=args.render)
-        return 0
-    outcome = predict_inputs(lambda device: build_predictor(args, choice, device), args.inputs, out=args.out,
-                             plot=not args.no_plot, render=args.render, device=args.device,
-                             on_result=None if args.quiet else _print_summary, on_failure=_print_failure)
+        return _run_live(args, choice)
+    try:
+        with sigterm_interrupts():
+            outcome = predict_inputs(lambda device: build_predictor(args, choice, device), args.inputs,
+                                     out=args.out, plot=not args.no_plot, render=args.render,
+                                     overwrite=args.overwrite, device=args.device,
+                                     on_result=None if args.quiet else _print_summary, on_failure=_print_failure)
+    except BatchInterrupted as stop:
+        print(f"dkclip predict: {stop.message}", file=sys.stderr)
+        return stop.exit_code
     failed = outcome.failed
     if failed and outcome.is_main:
         print(f"dkclip predict: {len(failed)} of {len(outcome.reports)} inputs failed: "
               f"{', '.join(Path(r.input).name for r in failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _run_live(args: argparse.Namespace, choice: ModelChoice) -> int:
+    """A camera or stream: one rolling line per window; Ctrl-C or SIGTERM ends the input, and what was seen is
+    summarised and written."""
+    from ..predict.output_folder import check_replace, save_result
+    from ..signals import sigterm_interrupts
+
+    out = Path(args.out) if args.out else None
+    check_replace(args.live, out, Path(args.render) if args.render else None, args.overwrite)
+    with sigterm_interrupts():
+        predictor = build_predictor(args, choice)
+        names = predictor.class_names
+        result = predictor.predict_live(args.live, on_window=lambda r, info: print(live_line(r, info, names),
+                                                                                    flush=True),
+                                        max_seconds=args.max_seconds)
+    if not args.quiet:
+        print(result.summary())
+    save_result(result, out, plot=not args.no_plot, render=args.render, overwrite=args.overwrite)
+    return 0

@@ -2,9 +2,14 @@
 
 :func:`predict_inputs` expands what the user named (videos, frame folders, images, directories, list files), runs
 a :class:`~dkclip.predict.predictor.Predictor` over each (each rank its share under torchrun, the reports gathered
-on rank 0), writes each result with :func:`save_result` (one sub-folder per input when there are several) and,
-for a batch, ``index.csv``. An input that cannot be read is reported by name and the rest go on; with a single
-input its error is raised.
+on rank 0), writes each result with :func:`~dkclip.predict.output_folder.save_result` (one sub-folder per input
+when there are several) and, for a batch, ``index.csv``. An input that cannot be read is reported by name and the
+rest go on; with a single input its error is raised.
+
+Nothing written before is lost (:mod:`dkclip.predict.output_folder`): the output folder is locked for the run,
+every output is checked before the first prediction (results of another input are refused unless ``overwrite``),
+and Ctrl-C or SIGTERM stops the run with :class:`BatchInterrupted`, which says which inputs' results were written
+and that the interrupted input's folder keeps its previous results (or none).
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DKClipError, UsageError
 from ..fileio import atomic_write_text
+from ..signals import signal_name
+from .output_folder import check_replace, prepare_output, save_result
 
 if TYPE_CHECKING:
-    from .predictor import PredictionResult, Predictor
+    from ..engine.runlock import RunLock
+    from .predictor import Predictor
+    from .result import PredictionResult
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 INDEX_NAME = "index.csv"
@@ -53,6 +62,15 @@ class BatchOutcome:
         return [r for r in self.reports if r.status != "ok"]
 
 
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a batch; ``message`` says what was kept, ``exit_code`` is 130 or 143."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
 ResultCallback = Callable[["PredictionResult", float], None]
 FailureCallback = Callable[[InputReport], None]
 
@@ -67,16 +85,6 @@ def output_names(paths: Sequence[Path]) -> list[str]:
         seen[base] = n
         names.append(base if n == 1 else f"{base}_{n}")
     return names
-
-
-def save_result(result: PredictionResult, out: str | os.PathLike[str] | None = None, *, plot: bool = True,
-                render: str | os.PathLike[str] | None = None) -> list[Path]:
-    """Everything a prediction writes: the tables and pictures in ``out`` (:meth:`PredictionResult.save`) and
-    the annotated video at ``render``."""
-    written = result.save(out, plot=plot) if out is not None else []
-    if render is not None:
-        written.append(result.render(render))
-    return written
 
 
 def error_message(exc: DKClipError | OSError) -> str:
@@ -102,23 +110,44 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike[str]], render: str | os.Pa
     return paths, (list(output_names(paths)) if several else [None])
 
 
-def run_shard(predictor: Predictor, paths: Sequence[Path], names: Sequence[str | None], *,
-              out: str | os.PathLike[str] | None = None, plot: bool = True,
-              render: str | os.PathLike[str] | None = None, on_result: ResultCallback | None = None,
-              on_failure: FailureCallback | None = None, rank: int = 0, world: int = 1) -> list[InputReport]:
-    """Predict this rank's share of ``paths`` (every ``world``-th from ``rank``) and write each result."""
+@dataclass(frozen=True)
+class Destinations:
+    """Where each input's results go: ``out`` (a folder) and ``render`` (a file for one input, a folder for
+    several), either optional."""
+
+    out: Path | None = None
+    render: Path | None = None
+    plot: bool = True
+    overwrite: bool = False
+
+    def folder(self, name: str | None) -> Path | None:
+        return None if self.out is None else (self.out / name if name else self.out)
+
+    def video(self, name: str | None) -> Path | None:
+        return None if self.render is None else (self.render / f"{name}.mp4" if name else self.render)
+
+    def check(self, paths: Sequence[Path], names: Sequence[str | None]) -> None:
+        """Refuse, before anything runs, outputs that hold another input's results."""
+        for path, name in zip(paths, names, strict=True):
+            check_replace(str(path), self.folder(name), self.video(name), self.overwrite)
+
+
+def run_shard(predictor: Predictor, paths: Sequence[Path], names: Sequence[str | None], dest: Destinations, *,
+              on_result: ResultCallback | None = None, on_failure: FailureCallback | None = None,
+              rank: int = 0, world: int = 1, done: list[InputReport] | None = None) -> list[InputReport]:
+    """Predict this rank's share of ``paths`` (every ``world``-th from ``rank``) and write each result; each
+    finished input's report is appended to ``done`` (also when a later one is interrupted)."""
+    reports = done if done is not None else []
     mine = list(range(rank, len(paths), world))
-    reports = []
     started = time.perf_counter()
-    outcomes = predictor.predict_many(paths[i] for i in mine)
-    for i, (path, outcome) in zip(mine, outcomes, strict=True):
+    for i, (path, outcome) in zip(mine, predictor.predict_many(paths[i] for i in mine), strict=True):
         name = names[i]
         report = InputReport(input=str(path), output=name or "")
         try:
             if isinstance(outcome, DKClipError | OSError):
                 raise outcome
-            save_result(outcome, _join(out, name), plot=plot,
-                        render=_join(render, f"{name}.mp4" if name else None))
+            save_result(outcome, dest.folder(name), plot=dest.plot, render=dest.video(name),
+                        overwrite=dest.overwrite)
         except (DKClipError, OSError) as exc:
             if len(paths) == 1:
                 raise
@@ -134,45 +163,90 @@ def run_shard(predictor: Predictor, paths: Sequence[Path], names: Sequence[str |
     return reports
 
 
-def _join(folder: str | os.PathLike[str] | None, name: str | None) -> Path | None:
-    if folder is None:
-        return None
-    return Path(folder) / name if name else Path(folder)
-
-
 def write_index(out: str | os.PathLike[str], reports: Sequence[InputReport]) -> Path:
-    """``index.csv`` of a batch: one row per input, in the order given."""
+    """``index.csv`` of a batch: one row per input of this batch, in the order given, then the rows of earlier
+    batches into the same folder whose outputs this batch did not touch (their sub-folders are still there)."""
+    path = Path(out) / INDEX_NAME
+    mine = {r.output for r in reports}
+    earlier: list[dict[str, str]] = []
+    if path.is_file():
+        with path.open(newline="") as fh:
+            earlier = [row for row in csv.DictReader(fh) if row.get("output") not in mine]
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=list(InputReport.__dataclass_fields__))
+    writer = csv.DictWriter(text, fieldnames=list(InputReport.__dataclass_fields__), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(r.row() for r in reports)
-    return atomic_write_text(Path(out) / INDEX_NAME, text.getvalue())
+    writer.writerows([*(r.row() for r in reports), *earlier])
+    return atomic_write_text(path, text.getvalue())
 
 
 def predict_inputs(build: Callable[[Any], Predictor], inputs: Sequence[str | os.PathLike[str]], *,
                    out: str | os.PathLike[str] | None = None, plot: bool = True,
-                   render: str | os.PathLike[str] | None = None, device: str | None = None,
-                   on_result: ResultCallback | None = None, on_failure: FailureCallback | None = None
-                   ) -> BatchOutcome:
+                   render: str | os.PathLike[str] | None = None, overwrite: bool = False,
+                   device: str | None = None, on_result: ResultCallback | None = None,
+                   on_failure: FailureCallback | None = None) -> BatchOutcome:
     """Predict over every input the user named and write the results (module docstring).
 
     ``build(device)`` makes the predictor, on ``device`` (None: the predictor's default; under torchrun, this
-    rank's device). ``on_result(result, seconds)`` and ``on_failure(report)`` are called per input as it
-    finishes (on every rank).
+    rank's device); it is called after the outputs were checked, so a refused output costs no model loading.
+    ``on_result(result, seconds)`` and ``on_failure(report)`` are called per input as it finishes (every rank).
     """
     paths, names = resolve_inputs(inputs, render)
-    shard = {"out": out, "plot": plot, "render": render, "on_result": on_result, "on_failure": on_failure}
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        outcome = _predict_distributed(build, paths, names, device, shard)
-    else:
-        outcome = BatchOutcome(run_shard(build(device), paths, names, **shard))
-    if outcome.is_main and out is not None and len(paths) > 1:
-        write_index(out, outcome.reports)
-    return outcome
+    dest = Destinations(Path(out) if out is not None else None, Path(render) if render is not None else None,
+                        plot, overwrite)
+    locks = _lock_outputs(dest, len(paths) > 1)
+    done: list[InputReport] = []
+    try:
+        dest.check(paths, names)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            outcome = _predict_distributed(build, paths, names, dest, device, on_result, on_failure)
+        else:
+            outcome = BatchOutcome(run_shard(build(device), paths, names, dest, on_result=on_result,
+                                             on_failure=on_failure, done=done))
+        if outcome.is_main and out is not None and len(paths) > 1:
+            write_index(out, outcome.reports)
+        return outcome
+    except KeyboardInterrupt as exc:
+        if out is not None and len(paths) > 1 and done:
+            write_index(out, done)
+        raise BatchInterrupted(_interrupted_message(exc, paths, names, done, dest),
+                               int(getattr(exc, "exit_code", 130))) from None
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _lock_outputs(dest: Destinations, several: bool) -> list[RunLock]:
+    """Create the folders this run writes into and lock them for it (``out``, and ``render`` when it names a
+    folder); under torchrun rank 0 holds the locks for every rank."""
+    folders = [dest.out] if dest.out is not None else []
+    if dest.render is not None:
+        folder = dest.render if several else dest.render.parent
+        if folder != dest.out:
+            folders.append(folder)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return []
+    return [prepare_output(folder) for folder in folders]
+
+
+def _interrupted_message(exc: KeyboardInterrupt, paths: Sequence[Path], names: Sequence[str | None],
+                         done: Sequence[InputReport], dest: Destinations) -> str:
+    """One line: what was written, and what the interrupted input's outputs hold."""
+    what = signal_name(exc)
+    current = len(done)
+    if current >= len(paths):
+        return f"stopped by {what} after the last input; every result was written"
+    name = names[current]
+    kept = [dest.folder(name), dest.video(name)]
+    where = " and ".join(str(p) for p in kept if p is not None)
+    previous = f"{where} keeps what it held before (nothing of this run)" if where else "nothing was written for it"
+    written = sum(r.status == "ok" for r in done)
+    before = f"the results of {written} earlier input{'s' if written != 1 else ''} are written; " if done else ""
+    return (f"stopped by {what} during {paths[current]} (input {current + 1} of {len(paths)}): {before}{previous}")
 
 
 def _predict_distributed(build: Callable[[Any], Predictor], paths: list[Path], names: list[str | None],
-                         device: str | None, shard: dict[str, Any]) -> BatchOutcome:
+                         dest: Destinations, device: str | None, on_result: ResultCallback | None,
+                         on_failure: FailureCallback | None) -> BatchOutcome:
     """Each rank its share; the reports gathered, in input order, on every rank (rank 0 writes the index)."""
     import torch.distributed as dist
 
@@ -180,7 +254,8 @@ def _predict_distributed(build: Callable[[Any], Predictor], paths: list[Path], n
 
     info = init_distributed(device or "auto")
     try:
-        reports = run_shard(build(info.device), paths, names, rank=info.rank, world=info.world_size, **shard)
+        reports = run_shard(build(info.device), paths, names, dest, on_result=on_result, on_failure=on_failure,
+                            rank=info.rank, world=info.world_size)
         gathered: list[Any] = [None] * info.world_size
         dist.all_gather_object(gathered, reports)
         order = {str(p): i for i, p in enumerate(paths)}

@@ -141,6 +141,7 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
     import av
 
     from ..video_writer import pick_video_codec
+    from .output_folder import RENDER_TAG
 
     path = Path(path)
     faces = _faces_by_frame(result)
@@ -149,7 +150,9 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
     container = _CONTAINERS.get(path.suffix.lower(), "mp4")
 
     def encode(tmp: str) -> None:
-        with open_source(result.source, fps=rate) as src, av.open(tmp, mode="w", format=container) as out:
+        source = result.reopen() if result.reopen is not None else open_source(result.source, fps=rate)
+        with source as src, av.open(tmp, mode="w", format=container) as out:
+            out.metadata["comment"] = RENDER_TAG + result.source  # which input it shows (output_folder.py)
             _encode(src, out, faces, result.class_names, rate, codec)
 
     return atomic_write(path, encode)  # a half-written video never takes the name

@@ -9,17 +9,12 @@ another number of processes, takes the same optimiser steps.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import math
-import os
 import random
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -29,9 +24,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..data import MixupFMix, build_loader, smooth_one_hot
-from ..data.dataset import ClipDataset, ClipLoader
+from ..data.dataset import ClipDataset
 from ..data.errors import DataError
-from ..errors import DKClipError, TrainingDiverged
+from ..errors import TrainingDiverged
 from ..factory import save_model
 from ..fileio import atomic_write_json
 from ..losses import DKClipLoss
@@ -56,6 +51,7 @@ from .runlock import RunLock, remove_stale_temporaries
 from .runlog import RunLogger, format_epoch
 from .samplers import ChunkedEpochSampler
 from .schedule import WarmupCosineSchedule
+from .stopping import StopSignal, TrainingStopped, sigterm_safe
 from .validation import check_before_training
 
 logger = logging.getLogger(__name__)
@@ -73,64 +69,6 @@ class TrainState:
     # loss is exact after resume.
     partial_sums: dict[str, float] = field(default_factory=dict)
     partial_count: int = 0
-
-
-class TrainingStopped(DKClipError):
-    """A stop was requested (SIGTERM); a resumable checkpoint was saved."""
-
-    exit_code = 143
-
-
-class StopSignal:
-    """Turns SIGTERM (what SLURM, docker and Kubernetes send) into a request the loop honours at the next
-    optimiser step: the checkpoint is then saved as on Ctrl-C instead of losing up to an epoch.
-
-    SLURM signals the whole process group, so the DataLoader workers get the same SIGTERM; PyTorch's own worker
-    handler would die of it (and the main process with a "worker killed" error). The loaders of a training run
-    therefore give their workers :func:`_worker_sigterm` (see :func:`sigterm_safe`).
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: Any = None
-        self._pid = os.getpid()
-
-    def __enter__(self) -> StopSignal:
-        self._pid = os.getpid()
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if os.getpid() != self._pid:  # a process forked with this handler
-            _worker_sigterm(signum, frame)
-            return
-        self.requested = True
-        logger.warning("SIGTERM received: stopping at the next optimiser step and saving a checkpoint")
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-
-def _worker_sigterm(signum: int, frame: Any) -> None:
-    """A loader worker leaves the first SIGTERM (the process group's) to the main process, which stops the loader
-    in order; the next one (the loader's own shutdown, if a worker does not exit) ends it."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-def _worker_init(init: Callable[[int], None] | None, worker_id: int) -> None:
-    signal.signal(signal.SIGTERM, _worker_sigterm)
-    if init is not None:
-        init(worker_id)
-
-
-def sigterm_safe(loader: ClipLoader) -> ClipLoader:
-    """``loader`` with workers that survive a SIGTERM sent to the whole process group (see :class:`StopSignal`)."""
-    inner = loader.loader
-    if inner.num_workers > 0:
-        inner.worker_init_fn = functools.partial(_worker_init, inner.worker_init_fn)
-    return loader
 
 
 # ----------------------------------------------------------------------------------------------- the loop

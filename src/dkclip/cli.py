@@ -59,12 +59,18 @@ def build_parser(command: str | None = None, *, all_commands: bool = False) -> a
 
 
 def _report(command: str, exc: BaseException, debug: bool) -> None:
+    from .errors import DKClipError
+
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     message = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in message:
-        message = f"{message}: {exc.filename}"
-    print(f"dkclip {command}: error: {message}", file=sys.stderr)
+    if isinstance(exc, OSError) and not isinstance(exc, DKClipError) and exc.filename is not None:
+        from .fileio import plain_reason
+
+        message = f"{exc.filename}: {plain_reason(exc)}"  # the file and the reason, without "[Errno 2]"
+    # A requested stop (SIGTERM: training saved a resumable checkpoint) is not a failure of the command.
+    label = "stopped" if getattr(exc, "exit_code", 1) in (130, 143) else "error"
+    print(f"dkclip {command}: {label}: {message}", file=sys.stderr)
     hint = getattr(exc, "hint", "")
     if hint:
         print(f"  hint: {hint}", file=sys.stderr)
@@ -83,8 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(_command_in(words)).parse_args(words)
     level = logging.DEBUG if args.verbose or args.debug else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from .signals import sigterm_interrupts
+
     try:
-        return int(args.func(args) or 0)
+        with sigterm_interrupts():  # SIGTERM cleans up as Ctrl-C does (exit 143): nothing half-written is left
+            return int(args.func(args) or 0)
     except DKClipError as exc:
         _report(args.command, exc, args.debug)
         return exc.exit_code

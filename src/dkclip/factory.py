@@ -5,7 +5,8 @@
 - :func:`create_model_and_transforms`: the same (or any saved model) plus the train and eval video transforms
   built from the model's own config, so preprocessing always travels with the weights.
 - :func:`save_model` / :func:`load_model`: weights-only ``model.safetensors`` + ``config.json``; ``load_model``
-  is the one loader for everything the project writes (an export, a run directory, ``best/``, ``last.pt``).
+  is the one loader for everything the project writes (an export, a run directory, ``best/``, ``last.pt``, and
+  with ``onnx=True`` the ``model.onnx`` of ``dkclip export --onnx``, for prediction).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import torch
 
@@ -25,11 +26,14 @@ from .checkpoints import PRETRAIN_STATE_FORMAT, TRAIN_STATE_FORMAT, describe_for
 from .clip_loading import build_clip, create_clip, get_tokenizer
 from .config import DKClipConfig
 from .errors import CheckpointError, CheckpointMismatchError, ConfigError, UsageError
-from .fileio import atomic_write, atomic_write_text
+from .fileio import atomic_write_set
 from .model.dkclip import DKClip
 from .pretrained import default_tag, get_pretrained_cfg, verified_path
 from .prompts import class_names_for, resolve_prompts
 from .registry import get_model_config, list_models
+
+if TYPE_CHECKING:
+    from .model.onnx import OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +138,8 @@ def create_model_and_transforms(
 
 
 def save_model(model: DKClip, directory: str | os.PathLike, dtype: torch.dtype | None = None) -> Path:
-    """Write ``model.safetensors`` and ``config.json`` (atomically) into ``directory``.
+    """Write ``model.safetensors`` and ``config.json`` into ``directory``, as one set (both replaced together:
+    :func:`dkclip.fileio.atomic_write_set`).
 
     ``dtype`` (e.g. ``torch.float16``) casts floating-point weights for a smaller file; loading casts back to fp32.
     """
@@ -144,8 +149,14 @@ def save_model(model: DKClip, directory: str | os.PathLike, dtype: torch.dtype |
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     if dtype is not None:
         state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
-    atomic_write_text(directory / CONFIG_NAME, model.config.to_json())
+    config = model.config.to_json()
+
+    def write_config(tmp: str) -> None:
+        Path(tmp).write_text(config, encoding="utf-8")
+
+    # One set: weights and config are never from two different saves, even when a save is interrupted.
+    atomic_write_set(directory, {WEIGHTS_NAME: lambda tmp: save_file(state, tmp, metadata={"format": "pt"}),
+                                 CONFIG_NAME: write_config})
     return directory
 
 
@@ -200,6 +211,10 @@ def locate_model(path: str | os.PathLike) -> ModelSource:
                               "clip_weights= / --clip-weights, a trained DK-CLIP with its run directory or export")
     if path.suffix == ".safetensors" and _is_export(path.parent):
         return locate_model(path.parent)
+    if path.suffix == ".onnx":
+        raise CheckpointError(f"{path} is an ONNX video model (dkclip export --onnx): it runs in prediction "
+                              "(dkclip predict --model FILE.onnx, Predictor(path), load_model(path, onnx=True)); "
+                              "training and evaluation need the PyTorch export beside it")
     raise CheckpointError(f"cannot load a model from {path}: expected a run directory, an exported model folder "
                           f"({WEIGHTS_NAME} + {CONFIG_NAME}) or a last.pt checkpoint")
 
@@ -233,10 +248,30 @@ def _load_weights(model: DKClip, state: dict[str, torch.Tensor], what: Path) -> 
         model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 
-def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> DKClip:
+@overload
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+               onnx: Literal[False] = False) -> DKClip: ...
+
+
+@overload
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+               onnx: bool) -> DKClip | OnnxModel: ...
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu", *,
+               onnx: bool = False) -> DKClip | OnnxModel:
     """Load a trained DK-CLIP from anything the project writes: an export (``dkclip export``), a ``best/``
     folder, a run directory, or a ``last.pt``. Nothing is unpickled beyond tensors and plain containers; no CLIP
-    weights file is needed. The model comes back in eval mode, with its preprocessing in ``model.config``."""
+    weights file is needed. The model comes back in eval mode, with its preprocessing in ``model.config``.
+
+    ``onnx=True`` also accepts the ``.onnx`` video model of ``dkclip export --onnx``: an
+    :class:`~dkclip.model.onnx.OnnxModel` (ONNX Runtime on the CPU), which predicts but does not train."""
+    if onnx and Path(path).suffix == ".onnx":
+        from .model.onnx import OnnxModel
+
+        if torch.device(map_location).type != "cpu":
+            raise UsageError(f"{path}: ONNX models run on the CPU here")
+        return OnnxModel(path)
     source = locate_model(path)
     if source.kind == "export":
         from safetensors import SafetensorError

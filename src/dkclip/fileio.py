@@ -49,6 +49,25 @@ def _free_space(folder: Path) -> str:
     return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"
 
 
+_PLAIN_REASONS = {
+    errno.ENOENT: "a folder on the way does not exist",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "the file system is read-only",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.EEXIST: "a file of that name is in the way",
+    errno.ENAMETOOLONG: "the name is too long",
+}
+
+
+def plain_reason(exc: OSError) -> str:
+    """What went wrong, in plain words (no ``[Errno 2]``)."""
+    return _PLAIN_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+
+
 def disk_full_error(path: Path, existed: bool) -> DiskFullError:
     previous = (f"the previous {path.name} is intact" if existed else f"no {path.name} was written (there was none "
                 "before)")
@@ -60,27 +79,35 @@ def disk_full_error(path: Path, existed: bool) -> DiskFullError:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
     """Call ``write(tmp_path)``, then move the temporary file to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    existed = path.exists()
+    return atomic_write_set(path.parent, {path.name: write})[0]
+
+
+def atomic_write_set(directory: str | os.PathLike, writers: dict[str, Callable[[str], Any]]) -> list[Path]:
+    """Write several files that belong together (a model's weights and config): each ``writers[name](tmp_path)``
+    writes a temporary file in ``directory``, then all are moved to their names at once, with Ctrl-C and SIGTERM
+    held until the last move (:func:`commit_files`). An error or interrupt before that leaves every previous file
+    as it was and no temporary file behind."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    temporaries: dict[str, str] = {}
+    current = next(iter(writers), "")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        if _is_disk_full(exc):
-            raise disk_full_error(path, existed) from exc
-        raise
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
+        for current, write in writers.items():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{current}.", suffix=".tmp")
+            os.close(fd)
+            temporaries[current] = tmp
+            write(tmp)
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        staged = [Path(tmp) for tmp in temporaries.values()]
+        return commit_files(staged, folder, names=list(temporaries))
     except Exception as exc:
         if _is_disk_full(exc):
-            raise disk_full_error(path, existed) from exc
+            raise disk_full_error(folder / current, (folder / current).exists()) from exc
         raise
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        for tmp in temporaries.values():
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def _umask() -> int:
@@ -113,22 +140,23 @@ def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(finite_or_none(data), indent=2, allow_nan=False) + "\n")
 
 
-def commit_files(staged: Sequence[Path], folder: str | os.PathLike, replaced: Sequence[str] = ()) -> list[Path]:
+def commit_files(staged: Sequence[Path], folder: str | os.PathLike, replaced: Sequence[str] = (),
+                 names: Sequence[str] | None = None) -> list[Path]:
     """Move a finished set of files (written elsewhere on the same file system, e.g. a staging sub-folder) into
-    ``folder``, and delete the files named in ``replaced`` that the set does not contain (what a previous set had
-    and this one has not), so that the files in ``folder`` always belong to one set. Ctrl-C and SIGTERM are held
-    until every move is done (:func:`dkclip.signals.deferred_signals`): each file is either the old or the new
-    one, and the set is never half old, half new."""
+    ``folder`` (under ``names``, default their own), and delete the files named in ``replaced`` that the set does
+    not contain (what a previous set had and this one has not), so that the files in ``folder`` always belong to
+    one set. Ctrl-C and SIGTERM are held until every move is done (:func:`dkclip.signals.deferred_signals`): each
+    file is either the old or the new one, and the set is never half old, half new."""
     from .signals import deferred_signals
 
     target = Path(folder)
-    names = {p.name for p in staged}
+    final = list(names) if names is not None else [p.name for p in staged]
     with deferred_signals():
         for name in replaced:
-            if name not in names:
+            if name not in final:
                 (target / name).unlink(missing_ok=True)
         moved = []
-        for p in staged:
-            os.replace(p, target / p.name)
-            moved.append(target / p.name)
+        for p, name in zip(staged, final, strict=True):
+            os.replace(p, target / name)
+            moved.append(target / name)
     return moved

@@ -150,7 +150,6 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..predict.batch import BatchInterrupted, predict_inputs
     from ..predict.models import DEFAULT_MODEL_WARNING
-    from ..signals import sigterm_interrupts
 
     if args.live and args.inputs:
         raise UsageError("--live reads one live input: give it without INPUT files")
@@ -164,11 +163,10 @@ def run(args: argparse.Namespace) -> int:
     if args.live:
         return _run_live(args, choice)
     try:
-        with sigterm_interrupts():
-            outcome = predict_inputs(lambda device: build_predictor(args, choice, device), args.inputs,
-                                     out=args.out, plot=not args.no_plot, render=args.render,
-                                     overwrite=args.overwrite, device=args.device,
-                                     on_result=None if args.quiet else _print_summary, on_failure=_print_failure)
+        outcome = predict_inputs(lambda device: build_predictor(args, choice, device), args.inputs, out=args.out,
+                                 plot=not args.no_plot, render=args.render, overwrite=args.overwrite,
+                                 device=args.device, on_result=None if args.quiet else _print_summary,
+                                 on_failure=_print_failure)
     except BatchInterrupted as stop:
         print(f"dkclip predict: {stop.message}", file=sys.stderr)
         return stop.exit_code
@@ -183,16 +181,13 @@ def _run_live(args: argparse.Namespace, choice: ModelChoice) -> int:
     """A camera or stream: one rolling line per window; Ctrl-C or SIGTERM ends the input, and what was seen is
     summarised and written."""
     from ..predict.output_folder import check_replace, save_result
-    from ..signals import sigterm_interrupts
 
     out = Path(args.out) if args.out else None
     check_replace(args.live, out, Path(args.render) if args.render else None, args.overwrite)
-    with sigterm_interrupts():
-        predictor = build_predictor(args, choice)
-        names = predictor.class_names
-        result = predictor.predict_live(args.live, on_window=lambda r, info: print(live_line(r, info, names),
-                                                                                    flush=True),
-                                        max_seconds=args.max_seconds)
+    predictor = build_predictor(args, choice)
+    names = predictor.class_names
+    result = predictor.predict_live(args.live, on_window=lambda r, info: print(live_line(r, info, names), flush=True),
+                                    max_seconds=args.max_seconds)
     if not args.quiet:
         print(result.summary())
     save_result(result, out, plot=not args.no_plot, render=args.render, overwrite=args.overwrite)

@@ -308,9 +308,9 @@ class Trainer:
             logger.warning("%s: saved a resumable checkpoint %s (epoch %d, step %d); continue with "
                            "dkclip train --resume %s", what, self.run_dir / "last.pt", st.epoch, st.step, self.run_dir)
             if isinstance(exc, TrainingStopped):
-                raise TrainingStopped(f"stopped by SIGTERM at optimiser step {st.step}; a resumable checkpoint is "
-                                      f"in {self.run_dir / 'last.pt'}",
-                                      hint=f"continue with dkclip train --resume {self.run_dir}") from None
+                raise TrainingStopped(f"SIGTERM at epoch {st.epoch}, optimiser step {st.step}: saved the resumable "
+                                      f"checkpoint {self.run_dir / 'last.pt'}",
+                                      hint=f"resume with: dkclip train --resume {self.run_dir}") from None
             raise
         if select == "last":
             self.save_best({"epoch": st.epoch - 1, "selected_by": "last epoch"})

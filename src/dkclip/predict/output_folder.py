@@ -16,7 +16,6 @@ never write into one folder at once, and an interrupted run leaves the previous 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import DKClipError, UsageError
-from ..fileio import commit_files
+from ..fileio import commit_files, plain_reason
 from ..signals import deferred_signals
 
 if TYPE_CHECKING:
@@ -41,23 +40,9 @@ class OutputConflictError(UsageError):
     """The output would replace results this run did not make."""
 
 
-_PLAIN = {
-    errno.ENOENT: "a folder on the way does not exist",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.EROFS: "the file system is read-only",
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "the disk quota is exhausted",
-    errno.ENOTDIR: "a part of the path is a file, not a folder",
-    errno.EEXIST: "a file of that name is in the way",
-    errno.ENAMETOOLONG: "the name is too long",
-}
-
-
 def plain_os_error(what: str, path: Path, exc: OSError) -> UsageError:
     """An :class:`OSError` while creating ``path`` as one plain sentence (no ``[Errno 2]``)."""
-    reason = _PLAIN.get(exc.errno or 0, exc.strerror or str(exc))
-    return UsageError(f"cannot create {what} {path}: {reason}",
+    return UsageError(f"cannot create {what} {path}: {plain_reason(exc)}",
                       hint="choose a folder you can write to (--out)")
 
 

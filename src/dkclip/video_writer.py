@@ -3,8 +3,10 @@ conversion in numpy, and a bit-exact single-threaded encoder setup (same frames 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,10 +53,19 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, codec: str | None =
                               "x264-params": "mbtree=0:rc-lookahead=0"}
         else:
             stream.options = {"qscale": "3", "flags": "+bitexact+qscale"}
-        for t, arr in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(arr), format="yuv420p")
-            frame.pts = t
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
+        encode_frames(container, stream, frames)
+
+
+def encode_frames(container: Any, stream: Any, frames: Iterable[np.ndarray]) -> None:
+    """Encode RGB frames (H, W, 3) uint8 into ``stream`` of the open PyAV ``container``, frame t at pts t, through
+    :func:`rgb_to_yuv420p`, then flush the encoder. Frames may come one at a time from an iterator, so a long
+    video need not be held in memory."""
+    import av
+
+    for t, arr in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(arr), format="yuv420p")
+        frame.pts = t
+        for packet in stream.encode(frame):
             container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)

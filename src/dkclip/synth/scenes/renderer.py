@@ -122,7 +122,7 @@ def write_scene_mp4(spec: SceneSpec, path: str | Path, noise: bool = True) -> Pa
     scenes, e.g. speed and memory measurements. No truth file is written."""
     import av
 
-    from ...video_writer import pick_video_codec, rgb_to_yuv420p
+    from ...video_writer import encode_frames, pick_video_codec
 
     codec = pick_video_codec()
 
@@ -132,12 +132,6 @@ def write_scene_mp4(spec: SceneSpec, path: str | Path, noise: bool = True) -> Pa
             stream.width, stream.height, stream.pix_fmt = spec.width, spec.height, "yuv420p"
             if codec == "libx264":
                 stream.options = {"crf": "18", "preset": "fast"}
-            for t, (image, _) in enumerate(SceneRenderer(spec, noise)):
-                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(image), format="yuv420p")
-                frame.pts = t
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+            encode_frames(container, stream, (image for image, _ in SceneRenderer(spec, noise)))
 
     return atomic_write(Path(path), encode)

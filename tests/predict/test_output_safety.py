@@ -36,8 +36,9 @@ def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("videos")
-    return {name: Path(write_scene_video(folder / f"{name}.mp4", lambda i: [moving_box(i, vx=v)], 50, fps=25))
-            for name, v in (("a", 0.5), ("b", -0.3))}
+    a = Path(write_scene_video(folder / "a.mp4", lambda i: [moving_box(i, vx=0.5)], 50, fps=25))
+    b = Path(write_scene_video(folder / "b.mp4", lambda i: [moving_box(i, vx=-0.3)], 50, fps=25))
+    return {"a": a, "b": b}
 
 
 def _run(export: Path, *args: str) -> int:

@@ -44,3 +44,32 @@ def test_an_interrupted_save_keeps_the_previous_export(tmp_path: Path, monkeypat
     dkclip.save_model(second, tmp_path / "export")
     assert dkclip.load_model(tmp_path / "export").config.nrm_theta == pytest.approx(0.3)
     assert set(_files(tmp_path / "export")) == {WEIGHTS_NAME, CONFIG_NAME}
+
+
+def test_export_to_an_unusable_or_full_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    from dkclip.cli import main
+
+    torch.manual_seed(0)
+    dkclip.save_model(dkclip.create_model("dkclip-tiny"), tmp_path / "model")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["export", str(tmp_path / "model"), "--out", str(blocker / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "a part of the path is a file, not a folder" in err and "Errno" not in err
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        (small / "out").mkdir()
+        (small / "out" / CONFIG_NAME).write_text("{}")  # an earlier export's file stays as it was
+        assert main(["export", str(tmp_path / "model"), "--out", str(small / "out")]) == 1
+        err = capsys.readouterr().err
+        assert "no space left on the device" in err and "Errno" not in err, err
+        assert sorted(p.name for p in (small / "out").iterdir()) == [CONFIG_NAME]
+        assert (small / "out" / CONFIG_NAME).read_text() == "{}"
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

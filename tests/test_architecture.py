@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "pretrain": {"core", "model", "data", "synth", "engine"},
     "ablation": {"core", "model", "data", "synth", "engine", "tasks", "predict"},
     "predict": {"core", "model", "data", "synth", "engine"},  # synth: reference faces for the AU calibration
-    "commands": {"core", "model", "data", "synth", "engine", "tasks", "pretrain", "ablation", "predict"},
+    "app": {"core", "model", "data", "predict"},  # the browser interface (Gradio), a layer over predict
+    "commands": {"core", "model", "data", "synth", "engine", "tasks", "pretrain", "ablation", "predict", "app"},
     "cli": {"core", "commands"},
 }
 # Within "core", the model library never needs the engine's run config, and the small shared modules import
@@ -95,6 +96,19 @@ def test_every_import_follows_the_layout() -> None:
             if dest not in ALLOWED[source]:
                 violations.append(f"{module} ({source}) -> {target} ({dest})")
     assert not violations, "imports against docs/architecture.md:\n" + "\n".join(violations)
+
+
+def test_only_the_app_imports_gradio() -> None:
+    """Gradio is an optional extra (``dkclip[app]``): the core package and everything else work without it."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if _part(_module_name(path)) == "app":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{_module_name(path)} -> {n}" for n in names if n.split(".")[0] == "gradio"]
+    assert not found, found
 
 
 def test_the_document_lists_every_part() -> None:

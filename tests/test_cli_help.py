@@ -14,7 +14,7 @@ import pytest
 
 from dkclip.cli import COMMAND_HELP, COMMAND_MODULES
 
-HEAVY = ("torch", "torchvision", "open_clip", "numpy", "PIL", "av")
+HEAVY = ("torch", "torchvision", "open_clip", "numpy", "PIL", "av", "gradio")
 _PROBE = f"HEAVY = {HEAVY!r}" + """
 import contextlib, io, json, sys
 from dkclip.cli import build_parser, main
@@ -40,11 +40,12 @@ def test_top_level_help_imports_no_heavy_library() -> None:
 
 
 # ablate's --help loads the ablation grid (its options list the experiments). Every other command's loads nothing
-# heavy: predict and pretrain take their defaults from torch-free modules (predict.defaults, pretrain.pretrain_config).
+# heavy: predict and pretrain take their defaults from torch-free modules (predict.defaults, pretrain.pretrain_config);
+# app's --help imports neither torch nor Gradio (app.server imports Gradio only when serving).
 @pytest.mark.parametrize("argv", [("train", "--help"), ("prepare", "lists", "--help"), ("prepare", "check", "--help"),
                                   ("cv", "--help"), ("evaluate", "--help"), ("export", "--help"),
                                   ("compare", "--help"), ("demo", "--help"), ("synth", "--help"),
-                                  ("predict", "--help"), ("pretrain", "--help")])
+                                  ("predict", "--help"), ("pretrain", "--help"), ("app", "--help")])
 def test_command_help_imports_no_heavy_library(argv: tuple[str, ...]) -> None:
     result = _probe(*argv)
     assert result["loaded"] == [] and "usage: dkclip" in result["help"]

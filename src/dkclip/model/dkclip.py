@@ -36,6 +36,28 @@ class DKClipOutput:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+@dataclass
+class SnippetFeatures:
+    """What one snippet contributes to every window that contains it (docs/method.md §1.14): its CFAM outputs
+    reduced to what the MSIM, NRM, CMAM and heads read. The CFAM's message tokens mix only the frames of one
+    snippet, so these do not depend on the window. Leading dimensions are snippets: (S,) from
+    :meth:`DKClip.encode_snippets`, (B, N) for :meth:`DKClip.integrate`."""
+
+    embeddings: torch.Tensor  # (..., E) s_n (Eq. 5): the mean of the snippet's projected class tokens
+    # (..., P, X) the CMAM's source, None without CMAM. cfam_patches: the LN'd patch tokens averaged over the
+    # snippet's frames and projected (X = E); visual_semantic: the raw patch tokens averaged (X = D).
+    tokens: torch.Tensor | None
+
+    def __getitem__(self, index: torch.Tensor | slice | int) -> SnippetFeatures:
+        return SnippetFeatures(self.embeddings[index], None if self.tokens is None else self.tokens[index])
+
+    @staticmethod
+    def cat(parts: list[SnippetFeatures]) -> SnippetFeatures:
+        tokens = [p.tokens for p in parts if p.tokens is not None]
+        return SnippetFeatures(torch.cat([p.embeddings for p in parts]),
+                               torch.cat(tokens) if len(tokens) == len(parts) else None)
+
+
 class DKClip(nn.Module):
     def __init__(self, config: DKClipConfig, clip: CLIP, tokenizer: object) -> None:
         super().__init__()
@@ -134,13 +156,22 @@ class DKClip(nn.Module):
         if self.visual_semantic is not None:
             per_snippet = frames // snippets
             means = patches.view(batch * snippets, per_snippet, *patches.shape[1:]).mean(dim=1)  # (B·N, P, D)
-            patches, frames = self.visual_semantic(means, snippets), snippets
-        patches = self.prompt_visual_ln(patches).view(batch, frames, *patches.shape[1:])  # (B, G, P, D)
-        per_group = frames // snippets  # frames per snippet, or 1 for the snippet tokens of visual_semantic
+            return self._semantic_tokens(means, kept)
+        patches = self.prompt_visual_ln(patches).view(batch, frames, *patches.shape[1:])  # (B, T, P, D)
+        per_group = frames // snippets
         weights = kept.to(patches.dtype) / (kept.sum(dim=1, keepdim=True) * per_group)
-        group_weights = weights.repeat_interleave(per_group, dim=1)  # (B, G): 1/G* on groups of kept snippets
+        group_weights = weights.repeat_interleave(per_group, dim=1)  # (B, T): 1/T* on frames of kept snippets
         # Projection is linear, so averaging before projecting equals projecting each token then averaging.
         return torch.einsum("bt,btpd->bpd", group_weights, patches) @ self.prompt_visual_proj.to(patches.dtype)
+
+    def _semantic_tokens(self, means: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+        """z̄* of the ``visual_semantic`` source from the snippet-averaged patch tokens (B·N, P, D)."""
+        assert self.visual_semantic is not None  # only called with that source
+        batch, snippets = kept.shape
+        tokens = self.visual_semantic(means, snippets)
+        tokens = self.prompt_visual_ln(tokens).view(batch, snippets, *tokens.shape[1:])  # (B, N, P, D)
+        weights = kept.to(tokens.dtype) / kept.sum(dim=1, keepdim=True)  # 1/N* on kept snippets
+        return torch.einsum("bt,btpd->bpd", weights, tokens) @ self.prompt_visual_proj.to(tokens.dtype)
 
     def _fuse(self, local_logits: torch.Tensor, scores: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
         weights = scores * kept.to(scores.dtype)
@@ -172,15 +203,25 @@ class DKClip(nn.Module):
         else:
             video_feat = frame_feats.mean(dim=1)
 
+        scores, kept = self._noise_reduction(video_feat, snippets)
+        visual_tokens = None if self.cmam is None else self._visual_tokens(patches, kept, batch, frames)
+        return self._heads(video_feat, snippets, scores, kept, visual_tokens)
+
+    def _noise_reduction(self, video_feat: torch.Tensor, snippets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The NRM's a* and kept mask (Eq. 9)."""
+        cfg = self.config
         scores = snippet_scores(video_feat, snippets, self.logit_scale, cfg.nrm_eps, cfg.nrm_norm)
         # Without the NRM nothing is erased; a* still weights the local fusion.
         kept = keep_mask(scores.detach(), cfg.nrm_theta) if cfg.use_nrm else torch.ones_like(scores, dtype=torch.bool)
+        return scores, kept
 
+    def _heads(self, video_feat: torch.Tensor, snippets: torch.Tensor, scores: torch.Tensor, kept: torch.Tensor,
+               visual_tokens: torch.Tensor | None) -> DKClipOutput:
+        """CMAM on the class texts (Eq. 8), then the global, local and fused heads (Eq. 1, 10)."""
         text = self.text().to(video_feat.dtype)  # (K, E)
-        text = text.unsqueeze(0).expand(batch, -1, -1)
-        visual_tokens = None
+        text = text.unsqueeze(0).expand(video_feat.shape[0], -1, -1)
         if self.cmam is not None:
-            visual_tokens = self._visual_tokens(patches, kept, batch, frames)
+            assert visual_tokens is not None  # computed whenever the CMAM exists
             text = self.cmam(text, visual_tokens)
         text = F.normalize(text, dim=-1)
 
@@ -197,6 +238,60 @@ class DKClip(nn.Module):
             text_features=text,
             visual_tokens=visual_tokens,
         )
+
+    # ------------------------------------------------------------------ snippet by snippet (docs/method.md §1.14)
+    @property
+    def supports_snippet_encoding(self) -> bool:
+        """True when a snippet's features do not depend on the other snippets of its clip: the hierarchical
+        model (messages within a snippet) and average pooling. Modes b/c mix frames across snippets."""
+        return self.config.temporal in ("hierarchical", "avgpool")
+
+    def encode_snippets(self, snippets: torch.Tensor) -> SnippetFeatures:
+        """The CFAM over snippets (S, F, 3, H, W) of F frames each -> :class:`SnippetFeatures` with leading (S,).
+
+        Together with :meth:`integrate` this is :meth:`forward` split at the snippets: ``integrate(encode(...))``
+        equals ``forward`` within float rounding (the sums are ordered differently), so each snippet shared by
+        overlapping windows is encoded once."""
+        if not self.supports_snippet_encoding:
+            raise ValueError(f"temporal={self.config.temporal!r} mixes frames across snippets: a snippet cannot be "
+                             "encoded on its own")
+        size = self.config.image_size
+        if snippets.dim() != 5 or tuple(snippets.shape[2:]) != (3, size, size) or not snippets.is_floating_point():
+            raise ValueError(f"expected float snippets of shape (S, F, 3, {size}, {size}); got "
+                             f"{tuple(snippets.shape)} {snippets.dtype}")
+        count, frames = snippets.shape[:2]
+        class_tokens, patches = self.visual(snippets.flatten(0, 1), frames)
+        embeddings = class_tokens.view(count, frames, -1).mean(dim=1)  # (S, E), Eq. 5
+        tokens = None
+        if self.cmam is not None:
+            patches = patches.view(count, frames, *patches.shape[1:])
+            if self.visual_semantic is not None:
+                tokens = patches.mean(dim=1)  # (S, P, D): the frozen transformer mixes snippets, so it runs per clip
+            else:
+                # Eq. 7 per snippet: LN per token, mean over the snippet's frames, projection (linear, so the
+                # window's mean over its kept snippets can follow in integrate).
+                tokens = self.prompt_visual_ln(patches).mean(dim=1) @ self.prompt_visual_proj.to(patches.dtype)
+        return SnippetFeatures(embeddings, tokens)
+
+    def integrate(self, features: SnippetFeatures) -> DKClipOutput:
+        """MSIM, NRM, CMAM and the heads over N encoded snippets per clip (leading dimensions (B, N))."""
+        snippets = features.embeddings
+        if snippets.dim() != 3 or snippets.shape[1] != self.config.num_snippets:
+            raise ValueError(f"expected snippet features of shape (B, {self.config.num_snippets}, E); got "
+                             f"{tuple(snippets.shape)}")
+        # avgpool: the frame mean is the snippet mean, as snippets are of equal length
+        video_feat = self.temporal(snippets) if self.temporal is not None else snippets.mean(dim=1)
+        scores, kept = self._noise_reduction(video_feat, snippets)
+        visual_tokens = None
+        if self.cmam is not None:
+            if features.tokens is None:
+                raise ValueError("the CMAM needs the snippets' tokens (SnippetFeatures.tokens is None)")
+            if self.visual_semantic is not None:
+                visual_tokens = self._semantic_tokens(features.tokens.flatten(0, 1), kept)
+            else:
+                weights = kept.to(features.tokens.dtype) / kept.sum(dim=1, keepdim=True)  # 1/N* on kept snippets
+                visual_tokens = torch.einsum("bn,bnpe->bpe", weights, features.tokens)
+        return self._heads(video_feat, snippets, scores, kept, visual_tokens)
 
     # ------------------------------------------------------------------ optimisation
     def param_groups(self, base_lr: float, weight_decay: float, new_module_lr_mult: float = 10.0) -> list[dict]:

@@ -23,7 +23,10 @@ def mha_self_attention(mha: nn.MultiheadAttention, x: torch.Tensor, num_queries:
     batch, seq, dim = x.shape
     heads = mha.num_heads
     q_len = seq if num_queries is None else num_queries
-    qkv = F.linear(x, mha.in_proj_weight, mha.in_proj_bias)
+    # A module ``qkv`` replaces the in-projection where the predictor's int8 runtime installed one
+    # (dkclip.predict.runtime.quantize_encoder): a Linear module is what dynamic quantisation converts.
+    proj = getattr(mha, "qkv", None)
+    qkv = proj(x) if proj is not None else F.linear(x, mha.in_proj_weight, mha.in_proj_bias)
     q, k, v = qkv.split(dim, dim=-1)
     if q_len != seq:
         q = q[:, :q_len]

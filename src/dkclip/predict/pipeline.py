@@ -17,6 +17,7 @@ what exists (one window each).
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from .crops import Cropper
 from .faces import FaceDetector
 from .sources import Frame
 from .tracking import BuilderEvents, TrackBuilder, Tracker, TrackPoint
-from .windows import grid_start, plan_windows, window_sample
+from .windows import grid_start, plan_windows, snippet_grid_centres, window_sample
 
 _EPS = 1e-6
+_STREAM_IDS = itertools.count(1)  # tells the windows of one stream from another's (track ids restart per stream)
 
 
 @dataclass
@@ -48,6 +50,8 @@ class WindowJob:
     crops: np.ndarray | None  # (T, h, w, 3) uint8; released (None) once the model has seen them
     box: np.ndarray  # (4,) x0, y0, x1, y1 of the face at the window's centre
     short: bool = False  # the window covers less than the requested window length
+    stream: int = 0  # the WindowStream it comes from (a snippet cache is only valid within one)
+    last: bool = False  # the track's last window: nothing of the track follows
 
 
 @dataclass
@@ -100,10 +104,14 @@ class WindowStream:
 
     def __init__(self, detector: FaceDetector, cropper: Cropper, *, num_frames: int, window: float = 2.0,
                  stride: float = 1.0, detect_every: int = 5, short_clip: str = "loop", min_track: float | None = None,
-                 tracker: Tracker | None = None) -> None:
+                 tracker: Tracker | None = None, num_snippets: int = 1) -> None:
+        """``num_snippets``: the model's N; windows on the track's grid of snippets (window / N seconds) sample
+        each snippet's frames identically (:func:`~.windows.snippet_grid_centres`)."""
         self.detector = detector
         self.cropper = cropper
         self.num_frames = num_frames
+        self.num_snippets = num_snippets
+        self.id = next(_STREAM_IDS)
         self.window = window
         self.stride = stride
         self.detect_every = max(1, int(detect_every))
@@ -231,6 +239,8 @@ class WindowStream:
         spans = plan_windows(state.t0, state.record.t_end, self.window, self.stride)
         jobs = [self._job(state, s, e) for s, e in spans[state.next_grid:]]
         state.next_grid = len(spans)
+        if jobs:
+            jobs[-1].last = True
         state.crops.clear()
         return jobs
 
@@ -244,14 +254,17 @@ class WindowStream:
         if not inside:  # a window can only be planned over frames the track has; keep the nearest one
             inside = [min(state.crops, key=lambda c: abs(c[1] - start))]
         times = np.array([c[1] for c in inside])
-        picks = window_sample(times, start, end, self.num_frames, self.short_clip)
+        centres = None
+        if end - start >= self.window - _EPS:
+            centres = snippet_grid_centres(state.t0, start, end, self.num_frames, self.num_snippets)
+        picks = window_sample(times, start, end, self.num_frames, self.short_clip, centres)
         middle = int(np.clip(np.searchsorted(times, (start + end) / 2, side="right") - 1, 0, len(inside) - 1))
         centre = inside[middle]
         job = WindowJob(track=rec.track, face_id=rec.face_id, index=state.emitted, start_time=start, end_time=end,
                         start_frame=inside[0][0], end_frame=inside[-1][0],
                         sample_frames=np.array([inside[i][0] for i in picks], dtype=np.int64),
                         crops=np.stack([inside[i][3] for i in picks]), box=np.asarray(centre[2], dtype=np.float64),
-                        short=end - start < self.window - _EPS)
+                        short=end - start < self.window - _EPS, stream=self.id)
         state.emitted += 1
         # Later windows start at or after this one's start (the end-aligned tail too): older crops can go.
         while state.crops and state.crops[0][1] < start - _EPS:

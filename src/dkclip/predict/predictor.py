@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from ..errors import DKClipError, UsageError
-from ..model.heads import head_probabilities
 from .au_calibration import AUSetting, au_evidence_for
 from .crops import Cropper, store_size
 from .defaults import (
@@ -36,7 +34,6 @@ from .defaults import (
     DEFAULT_MAX_GAP,
     DEFAULT_STRIDE,
     DEFAULT_WINDOW,
-    HEADS,
 )
 from .faces import FaceDetector, WholeFrameDetector
 from .outputs import (
@@ -47,12 +44,14 @@ from .outputs import (
 )
 from .pipeline import WindowJob, WindowStream
 from .result import PredictionResult
+from .runner import ModelRunner
+from .runtime import DEFAULT_RUNTIME, onnx_au_evidence
 from .sources import FrameSource, SourceInfo, describe, open_live, open_source
 from .tracking import Tracker
 
 if TYPE_CHECKING:
-    from ..model.au_evidence import AUEvidence
     from ..model.dkclip import DKClip
+    from ..model.onnx import OnnxModel
 
 logger = logging.getLogger(__name__)
 
@@ -74,48 +73,6 @@ def resolve_detector(detector: FaceDetector | str | None, options: dict[str, Any
                          hint="use --detector none for videos that are already face crops") from None
     opts = {k: v for k, v in (options or {}).items() if v is not None}
     return build_detector(detector, **opts)
-
-
-class ModelRunner:
-    """Runs batches of windows through the model: the eval transform of the model's config, one forward.
-    With ``evidence`` (:class:`~dkclip.model.au_evidence.AUEvidence` of the same model) each window also gets
-    its action-unit evidence, read off the same forward pass's embeddings."""
-
-    def __init__(self, model: DKClip, head: str = "global", device: str | torch.device | None = None,
-                 evidence: AUEvidence | None = None) -> None:
-        from ..data.pipeline import model_transforms
-
-        if head not in HEADS:
-            raise UsageError(f"head must be one of {HEADS}, got {head!r}")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.eval().to(self.device)
-        self.head = head
-        self.evidence = evidence
-        _, self.eval_tf = model_transforms(model.config)
-
-    def __call__(self, jobs: Sequence[WindowJob]) -> list[WindowResult]:
-        if not jobs:
-            return []
-        if any(j.crops is None for j in jobs):
-            raise ValueError("a window was already run (its crops are released)")
-        crops = torch.from_numpy(np.stack([j.crops for j in jobs if j.crops is not None]))  # (B, T, h, w, 3)
-        b, t = crops.shape[:2]
-        frames = crops.flatten(0, 1).permute(0, 3, 1, 2)  # (B*T, 3, h, w): one spatial transform for all
-        video = self.eval_tf.transform(frames)
-        video = video.view(b, t, *video.shape[1:]).to(self.device, non_blocking=True)
-        with torch.inference_mode():
-            out = self.model(video)
-            probs = head_probabilities(out)[self.head].cpu().numpy()
-        scores = out.snippet_scores.float().cpu().numpy()
-        kept = out.kept.cpu().numpy().astype(bool)
-        aus = self.evidence.score_output(out) if self.evidence is not None else None
-        results = []
-        for i, job in enumerate(jobs):
-            job.crops = None  # the pixels are not needed any more
-            results.append(WindowResult(job, probs[i], scores[i], kept[i],
-                                        aus=None if aus is None else aus.clip[i],
-                                        snippet_aus=None if aus is None else aus.snippets[i]))
-        return results
 
 
 class Predictor:
@@ -155,21 +112,29 @@ class Predictor:
             absent); a calibration file's path, or ``"synthetic"`` (calibrate on rendered faces now); an
             :class:`~dkclip.model.au_evidence.AUEvidence` of this model: used as it is; False: no AU columns.
             Its quality on real faces depends on the CLIP weights and is unmeasured.
+        runtime: how the model runs (:mod:`dkclip.predict.runtime`): ``"torch"`` (exact), ``"torch-int8"``
+            (the video encoder's linear layers in int8, CPU) or ``"onnx"`` (the video encoder in ONNX Runtime,
+            CPU). A model given as an ``.onnx`` file (``dkclip export --onnx``) always runs in ONNX Runtime.
+            Overlapping windows share their snippets, and each snippet is encoded once.
     """
 
-    def __init__(self, model: DKClip | str | os.PathLike[str] | None = None, *,
+    def __init__(self, model: DKClip | OnnxModel | str | os.PathLike[str] | None = None, *,
                  detector: FaceDetector | str | None = "mtcnn",
                  window: float = DEFAULT_WINDOW, stride: float = DEFAULT_STRIDE,
                  detect_every: int = DEFAULT_DETECT_EVERY, head: str = "global", align: bool = False,
                  crop_scale: float = DEFAULT_CROP_SCALE, max_gap: float = DEFAULT_MAX_GAP,
                  min_track: float | None = None, batch_size: int = 8, device: str | torch.device | None = None,
                  fps: float | None = None, detector_options: dict[str, Any] | None = None,
-                 iou_threshold: float = 0.3, aus: AUSetting = True) -> None:
+                 iou_threshold: float = 0.3, aus: AUSetting = True, runtime: str = DEFAULT_RUNTIME) -> None:
         if model is None:
             from .models import DEFAULT_MODEL_API_WARNING, default_model
 
             logger.warning(DEFAULT_MODEL_API_WARNING)
             model = default_model()
+        elif isinstance(model, str | os.PathLike) and Path(model).suffix == ".onnx":
+            from ..factory import load_model
+
+            model = load_model(model, onnx=True)
         elif isinstance(model, str | os.PathLike):
             from .models import load_trained
 
@@ -183,9 +148,12 @@ class Predictor:
             raise UsageError("detect_every and batch_size must be at least 1")
         if crop_scale <= 0 or max_gap < 0:
             raise UsageError("crop_scale must be positive and max_gap not negative")
-        evidence = au_evidence_for(model, aus)
+        from ..model.onnx import OnnxModel
+
+        evidence = onnx_au_evidence(model, aus) if isinstance(model, OnnxModel) else au_evidence_for(model, aus)
         self.evidence = evidence
-        self.runner = ModelRunner(model, head, device, evidence)
+        self.runner = ModelRunner(model, head, device, evidence, runtime)
+        self.runtime = self.runner.runtime.name
         self.model = self.runner.model
         options = dict(detector_options or {})
         if detector == "mtcnn" and options.get("device") is None:
@@ -215,6 +183,7 @@ class Predictor:
                 "num_frames": cfg.test_num_frames, "num_snippets": cfg.num_snippets,
                 "detector": getattr(self.detector, "name", type(self.detector).__name__),
                 "detect_every": self.detect_every, "crop_scale": self.crop_scale, "align": self.align,
+                "runtime": self.runtime,
                 "au_columns": self.au_names,
                 "au_calibrated": bool(self.evidence is not None and self.evidence.calibrated)}
 
@@ -259,7 +228,7 @@ class Predictor:
         tracker = Tracker(iou_threshold=self.iou_threshold, max_gap=self.max_gap)
         return WindowStream(self.detector, cropper, num_frames=cfg.test_num_frames, window=self.window,
                             stride=self.stride, detect_every=self.detect_every, short_clip=cfg.short_clip,
-                            min_track=self.min_track, tracker=tracker)
+                            min_track=self.min_track, tracker=tracker, num_snippets=cfg.num_snippets)
 
     def _run(self, source: FrameSource, on_window: WindowCallback | None, interruptible: bool = False
              ) -> PredictionResult:

@@ -9,6 +9,9 @@ rate the sampling is exactly the evaluation sampling of :func:`dkclip.data.sampl
 - :func:`window_sample`: T frames of a window at the centres of T equal time segments (the frame shown at each
   centre), as evaluation samples a clip; with ``short_clip="pad"`` a window of fewer than T frames is edge-padded
   as the model's config says.
+- :func:`snippet_grid_centres`: the same centres computed on the track's snippet grid (snippets of window / N
+  seconds from the track's start), so that two windows sharing a snippet sample the very same frames for it and
+  the snippet is encoded once (:mod:`.snippet_cache`).
 - :func:`smooth_per_frame`: a frame's probabilities are the mean over the windows that contain it.
 """
 
@@ -50,13 +53,34 @@ def segment_centres(start: float, end: float, num_frames: int) -> np.ndarray:
     return start + (np.arange(num_frames) + 0.5) * ((end - start) / num_frames)
 
 
+def snippet_grid_centres(t0: float, start: float, end: float, num_frames: int, num_snippets: int
+                         ) -> np.ndarray | None:
+    """The T segment centres of the window ``[start, end)`` computed from the snippet grid of a track starting at
+    ``t0`` (snippet k spans ``t0 + k·d`` to ``t0 + (k+1)·d``, d = window / N), or None when the window is not on
+    that grid (a tail aligned to the track's end, a stride that is not a multiple of d, a short window).
+
+    The centres are those of :func:`segment_centres` in exact arithmetic; computed from integer snippet and frame
+    numbers they are also equal in floating point for every window containing the snippet."""
+    if num_frames % num_snippets:
+        return None
+    per_snippet = num_frames // num_snippets
+    length = (end - start) / num_snippets
+    first = (start - t0) / length
+    k = round(first)
+    if abs(first - k) > _EPS:
+        return None
+    step = length / per_snippet
+    return t0 + (k * per_snippet + np.arange(num_frames) + 0.5) * step
+
+
 def window_sample(times: np.ndarray, start: float, end: float, num_frames: int,
-                  short_clip: str = "loop") -> np.ndarray:
+                  short_clip: str = "loop", centres: np.ndarray | None = None) -> np.ndarray:
     """Indices into ``times`` (sorted frame times of the frames in the window) of the T frames the model sees.
 
     Frame i is on screen from ``times[i]`` to ``times[i + 1]``; each segment centre takes the frame on screen at
     that moment. For a constant frame rate this is ``eval_indices`` (segment centres); a window with fewer frames
     than T repeats frames in order, as evaluation's ``short_clip="loop"`` does, or is edge-padded for ``"pad"``.
+    ``centres``: the segment centres when already known (:func:`snippet_grid_centres`).
     """
     n = len(times)
     if n == 0:
@@ -64,7 +88,7 @@ def window_sample(times: np.ndarray, start: float, end: float, num_frames: int,
     if short_clip == "pad" and n < num_frames:
         return edge_pad_indices(n, num_frames)
     # The slack makes a centre that falls exactly on a frame's timestamp pick that frame despite float rounding.
-    centres = segment_centres(start, end, num_frames) + _EPS
+    centres = (segment_centres(start, end, num_frames) if centres is None else centres) + _EPS
     return np.clip(np.searchsorted(times, centres, side="right") - 1, 0, n - 1)
 
 

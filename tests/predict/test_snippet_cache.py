@@ -3,6 +3,8 @@ uncached ones, shared snippets sample the same frames, and the cache stays bound
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -103,7 +105,7 @@ def test_aligned_sampling_keeps_the_sampled_frames(fps: float) -> None:
         assert [j.sample_frames.tolist() for j in aligned] == [j.sample_frames.tolist() for j in local]
         shift = round(stride / 0.5) * 4  # sampled frames per stride
         grid = [j for j in aligned if abs((j.start_time - aligned[0].start_time) / stride % 1) < 1e-6]
-        for first, second in zip(grid, grid[1:], strict=False):
+        for first, second in itertools.pairwise(grid):
             assert first.sample_frames[shift:].tolist() == second.sample_frames[:16 - shift].tolist()
 
 

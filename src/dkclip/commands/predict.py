@@ -31,10 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         DEFAULT_DETECT_EVERY,
         DEFAULT_MAX_GAP,
         DEFAULT_MIN_FACE_SIZE,
+        DEFAULT_RUNTIME,
         DEFAULT_STRIDE,
         DEFAULT_THRESHOLD,
         DEFAULT_WINDOW,
         HEADS,
+        RUNTIMES,
     )
 
     p = sub.add_parser("predict", help="predict expressions over time in videos (faces detected and tracked)",
@@ -51,6 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="global (default, the paper's), local (NRM-fused snippets) or fused (their mean)")
     m.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
     m.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    m.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME,
+                   help="torch (default, exact), torch-int8 (int8 video encoder, CPU, faster, approximate) or onnx "
+                        "(ONNX Runtime, CPU); a --model FILE.onnx (dkclip export --onnx) always runs in ONNX Runtime")
     f = p.add_argument_group("faces")
     f.add_argument("--detector", default="mtcnn", help="mtcnn (default) or none (frames already are face crops)")
     f.add_argument("--detect-every", type=int, default=DEFAULT_DETECT_EVERY,
@@ -118,10 +123,15 @@ def build_predictor(args: argparse.Namespace, choice: ModelChoice, device: Any =
     from ..predict.predictor import Predictor
 
     options = {"max_faces": args.max_faces, "min_face_size": args.min_face_size, "threshold": args.threshold}
-    return Predictor(choice.build(), detector=args.detector, window=args.window, stride=args.stride,
+    choice.check()
+    # An ONNX video model (dkclip export --onnx) is opened by the Predictor itself; ModelChoice builds PyTorch ones.
+    onnx_file = bool(choice.model and choice.model.endswith(".onnx"))
+    model = choice.model if onnx_file else choice.build()
+    return Predictor(model, detector=args.detector, window=args.window, stride=args.stride,
                      detect_every=args.detect_every, head=args.head, align=args.align, crop_scale=args.crop_scale,
                      max_gap=args.max_gap, min_track=args.min_track, batch_size=args.batch_size,
-                     device=device or args.device, fps=args.fps, detector_options=options, aus=au_setting(args))
+                     device=device or args.device, fps=args.fps, detector_options=options, aus=au_setting(args),
+                     runtime=args.runtime)
 
 
 # ---------------------------------------------------------------------- printing

@@ -3,7 +3,9 @@ them without loading torch. The measurements behind each are where it is used (c
 
 from __future__ import annotations
 
-HEADS = ("global", "local", "fused")
+from ..constants import HEADS  # torch-free
+
+__all__ = ["HEADS"]  # re-exported for the command line
 # Windows of 2 s every 1 s, detection on every 5th frame (Predictor's docstring).
 DEFAULT_WINDOW = 2.0
 DEFAULT_STRIDE = 1.0
@@ -16,3 +18,7 @@ DEFAULT_CROP_SCALE = 1.3
 # MTCNN's defaults here, used by the Predictor and the command line alike (measurements: faces.MTCNNDetector).
 DEFAULT_MIN_FACE_SIZE = 20
 DEFAULT_THRESHOLD = 0.8
+# How the model runs (predict/runtime.py): torch stays the default, being exact; int8 and ONNX are measured
+# against it in docs/benchmarks.md.
+RUNTIMES = ("torch", "torch-int8", "onnx")
+DEFAULT_RUNTIME = "torch"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,14 +28,14 @@ from torch import nn
 
 from ..errors import UsageError
 from ..model.dkclip import DKClip, DKClipOutput, SnippetFeatures
+from .defaults import DEFAULT_RUNTIME, RUNTIMES
 
 if TYPE_CHECKING:
     from ..model.au_evidence import AUEvidence
     from ..model.onnx import OnnxModel
     from .au_calibration import AUSetting
 
-RUNTIMES: tuple[str, ...] = ("torch", "torch-int8", "onnx")
-DEFAULT_RUNTIME = "torch"
+__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Runtime", "build_runtime", "onnx_au_evidence", "quantize_encoder"]
 
 
 class Runtime:
@@ -80,7 +81,12 @@ def quantize_encoder(model: DKClip) -> DKClip:
             module.out_proj = out  # type: ignore[assignment]
             module.register_parameter("in_proj_weight", None)  # replaced by qkv: not kept twice
             module.register_parameter("in_proj_bias", None)
-    quantized = torch.ao.quantization.quantize_dynamic(visual.eval(), {nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():
+        # torch.ao.quantization is deprecated in favour of torchao, which is not a dependency here.
+        warnings.simplefilter("ignore")
+        # Per-channel weight scales: one outlier row does not cost the others their precision.
+        quantized = torch.ao.quantization.quantize_dynamic(
+            visual.eval(), {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}, dtype=torch.qint8)
     clone = copy.copy(model)
     clone._modules = dict(model._modules)  # the shallow copy shares the module dict: give it its own
     clone.visual = quantized

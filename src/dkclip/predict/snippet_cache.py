@@ -36,7 +36,7 @@ def snippet_keys(job: WindowJob, num_snippets: int) -> list[SnippetKey]:
         raise ValueError("a window without crops has no snippet keys")
     frames = job.sample_frames.reshape(num_snippets, -1)
     crops = np.ascontiguousarray(job.crops).reshape(num_snippets, -1)  # CRC-32: ~1 ms for a B/16 snippet
-    return [(tuple(int(f) for f in row), zlib.crc32(memoryview(pixels)))
+    return [(tuple(int(f) for f in row), zlib.crc32(pixels.data))
             for row, pixels in zip(frames, crops, strict=True)]
 
 

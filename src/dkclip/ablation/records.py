@@ -32,7 +32,6 @@ from .typed import from_dict
 # The noise-detection measures, in the order the CSV and the JSON list them.
 DETECTION_MEASURES: tuple[str, ...] = ("precision", "recall", "base_rate", "erase_rate_noisy_clips",
                                        "false_alarm_noisy_clips", "erase_rate_clean_clips")
-HEADS: tuple[str, ...] = ("global", "local", "fused")
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,11 @@ import csv
 import io
 from pathlib import Path
 
+from ..constants import HEADS
 from ..fileio import atomic_write_text
 from ..tables import markdown_table, percent
 from .grid import TABLES
-from .records import DETECTION_MEASURES, HEADS, Stats
+from .records import DETECTION_MEASURES, Stats
 from .summary import MISSING, Cell, Claim, PartSummary, StudySummary
 
 BEGIN_MARKER = "<!-- ablate:begin -->"

@@ -3,8 +3,10 @@
 rendered two-face scene, waits for the result, checks the segments table against the scene's truth (the way
 benchmarks/predict_quality.py scores ``dkclip predict``), jumps the video by clicking a segment, downloads the
 zip and compares it byte for byte with what ``dkclip predict`` writes for the same input and settings, reruns
-with another window (no decoding and no detection again), sends a file that is not a video, and checks that a
-second tab sees none of the first one's results. A screenshot of the page is saved and checked not blank.
+with another window (no decoding and no detection again), and in a second tab (which sees none of the first one's
+results) cancels a run, sends a file that is not a video, and closes (its folder is removed). A screenshot of the
+page is saved (``DKCLIP_APP_SCREENSHOTS=DIR`` keeps it) and checked not blank. Stopped with SIGTERM, the app
+leaves nothing in its temporary folder.
 
 Skipped, with the reason, only where Chromium is not installed (``make`` installs it with apt-get).
 """
@@ -34,7 +36,8 @@ SHOTS = Path(os.environ.get("DKCLIP_APP_SCREENSHOTS", "")) if os.environ.get("DK
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT = 120  # s: the app imports torch and Gradio and builds the model before it answers
-RUN_TIMEOUT_MS = 120_000
+RUN_TIMEOUT_MS = 180_000
+WAIT_MS = 60_000  # anything else the page does (generous: the machine may be busy)
 
 pytestmark = [
     pytest.mark.slow,
@@ -168,12 +171,12 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
             page.on("request", lambda r: None if r.url.startswith(app["url"]) or r.url.startswith(("data:", "blob:"))
                     else outside.append(r.url))
             page.goto(app["url"])
-            page.wait_for_selector("#dk-run", timeout=60_000)
+            page.wait_for_selector("#dk-run", timeout=WAIT_MS)
             assert "not meaningful" in page.locator("#dk-warning").inner_text()  # the default model's warning
 
             # 1. Upload the scene, run, wait.
             page.locator("#dk-video-in input[type=file]").set_input_files(str(scene))
-            page.wait_for_selector("#dk-video-in video", timeout=30_000)
+            page.wait_for_selector("#dk-video-in video", timeout=WAIT_MS)
             status = _run_and_wait(page, "command line")
             assert "scene.mp4: 2 faces" in status, status
             command = re.search(r"dkclip predict .*", status)
@@ -187,7 +190,7 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
                 (SHOTS / "app.png").write_bytes(shot)
 
             # 2. Download the zip: the command line's files, byte for byte.
-            with page.expect_download(timeout=30_000) as download:
+            with page.expect_download(timeout=WAIT_MS) as download:
                 page.locator("#dk-zip a[download]").first.click()
             archive = tmp_path / "download.zip"
             download.value.save_as(archive)
@@ -225,7 +228,7 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
             target = next(r for r in rows if float(r[1]) > 0)
             page.locator(SEGMENT_ROWS).nth(rows.index(target)).locator("[role=gridcell]").nth(1).click()
             page.wait_for_function("(t) => Math.abs(document.querySelector('#dk-annotated video').currentTime - t)"
-                                   " < 0.05", arg=float(target[1]), timeout=15_000)
+                                   " < 0.05", arg=float(target[1]), timeout=WAIT_MS)
 
             # 5. Rerun with another window: frames and faces are reused, only the rest runs again.
             page.locator("#dk-video-in").scroll_into_view_if_needed()
@@ -240,17 +243,35 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
             # 6. A second tab is another session: it sees none of the first one's results.
             other = browser.new_page()
             other.goto(app["url"])
-            other.wait_for_selector("#dk-run", timeout=60_000)
+            other.wait_for_selector("#dk-run", timeout=WAIT_MS)
             assert "scene.mp4" not in _status(other) and other.locator(SEGMENT_ROWS).count() == 0
+            # Cancel stops a run between two frames and says so.
+            other.locator("#dk-video-in input[type=file]").set_input_files(str(scene))
+            other.wait_for_selector("#dk-video-in video", timeout=WAIT_MS)
+            other.click("#dk-run")
+            other.wait_for_function("document.querySelector('#dk-status').innerText.includes('frame')",
+                                    timeout=RUN_TIMEOUT_MS)
+            other.click("#dk-cancel")
+            other.wait_for_function("document.querySelector('#dk-status').innerText.includes('Cancelled.')",
+                                    timeout=WAIT_MS)
+            other.locator("#dk-video-in button[aria-label='Clear']").first.click()
+            sessions = sorted(app["tmp"].glob("dkclip-app-*/sessions/*"))  # a tab's folder: from its first run
             # ... and a text file named .mp4 there is a plain message, not a traceback; the first tab is intact.
             fake = tmp_path / "upload" / "holiday.mp4"
             fake.parent.mkdir()
             fake.write_text("not a video\n" * 100)
             other.locator("#dk-files-in input[type=file]").set_input_files(str(fake))
-            other.wait_for_selector("#dk-files-in td.filename", timeout=30_000)
+            other.wait_for_selector("#dk-files-in td.filename", timeout=WAIT_MS)
             bad = _run_and_wait(other, "could not be used")
             assert "holiday.mp4: could not be used." in bad and "Traceback" not in bad and "/tmp" not in bad, bad
             assert "Rerun (changed: window)" in _status(page)
+            # Closing a tab removes its folder (uploads, kept frames, results); the other tab's stays.
+            assert len(sessions) == 2
+            other.close()
+            deadline = time.monotonic() + 30
+            while len(list(app["tmp"].glob("dkclip-app-*/sessions/*"))) > 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(list(app["tmp"].glob("dkclip-app-*/sessions/*"))) == 1
             assert not outside, f"the page loaded from outside the app: {outside[:5]}"
         finally:
             browser.close()

@@ -142,15 +142,16 @@ def build_ui(engine: AppEngine) -> gr.Blocks:
             except (TypeError, ValueError, IndexError):
                 return None
 
-        def on_cancel(request: gr.Request) -> str:
+        def on_cancel(request: gr.Request) -> None:
+            # No output of its own: the run, stopped at its next frame, says "Cancelled." (a message from here
+            # could arrive after that one and stay).
             engine.cancel(request.session_hash or "anonymous")
-            return _message("Cancelling...")
 
         def on_unload(request: gr.Request) -> None:
             engine.close_session(request.session_hash or "anonymous")
 
         run_btn.click(on_run, form, shown, show_progress_on=[status, video_out])
-        cancel_btn.click(on_cancel, None, status, queue=False)
+        cancel_btn.click(on_cancel, None, None, queue=False)
         pick.change(on_pick, pick, [video_out, segments, timeline, aus])
         segments.select(on_select, None, seek).then(None, seek, None, js=SEEK_JS)
         page.unload(on_unload)

@@ -1,26 +1,36 @@
-"""Speed and memory of ``dkclip predict`` on a long video, stage by stage.
+"""Speed and memory of ``dkclip predict`` on a long video: naive vs snippet cache vs each runtime, stage by stage.
 
-    python benchmarks/predict_speed.py [--seconds 60] [--long-seconds 240] [--models dkclip-tiny dkclip-vit-b-16]
-                                       [--threads 1] [--work runs/predict-speed]
+    python benchmarks/predict_speed.py [--seconds 60] [--b16-seconds 20] [--long-seconds 240]
+                                       [--models dkclip-tiny dkclip-vit-b-16] [--threads 1] [--work runs/predict-speed]
 
 A 640×360, 30 fps synthetic scene with one face (``dkclip.synth.scenes``, rendered and encoded frame by frame)
 is predicted with the default settings of ``dkclip predict`` (MTCNN every 5th frame, 2 s windows every 1 s),
-once per model, each in a fresh process. The stages are timed where they run:
+once per model and path, each in a fresh process:
+
+- ``naive``: every window's T frames through the whole model (the predictor before the snippet cache);
+- ``cache``: each snippet encoded once (the default: ``--runtime torch``), also at a 0.5 s stride;
+- ``cache+int8``, ``cache+onnx``: the same on ``--runtime torch-int8`` and ``--runtime onnx``;
+- ``nodetect``: dkclip-tiny with ``--detector none`` (video that already is face crops), where MTCNN is most of
+  the cost otherwise.
+
+The stages are timed where they run:
 
 - decode: PyAV decoding and conversion to RGB (the source's iterator);
 - detect: MTCNN on the detection frames;
 - track + crop: everything else in the streaming half (linking, interpolation, square crops, windows);
-- model: the eval transform of each window and the forward pass;
+- model: the eval transform of each window's new frames and the model;
+- start-up: building the predictor (the AU phrases, the int8 copy, the ONNX export), counted in "whole";
 
-and the whole prediction (file open to result tables). Each is printed in wall-clock seconds and in CPU
-seconds of the process (on a shared machine the wall clock includes waiting for the CPU; the CPU time is what
-the work costs), and as the multiple of real time it allows (video seconds / processing seconds: 2.0× means a
-minute of video in 30 s; the stages run one after the other, so the whole is about the inverse of the sum of
-the inverses). Peak memory is the child process's peak RSS; the same model runs on the ``--seconds`` video and
-on the ``--long-seconds`` one, whose peak must be the same if decoding streams. dkclip-tiny uses the shipped
-weights; the others are randomly initialised (speed does not depend on the weights).
+and the whole prediction (file open to result tables). Times are CPU seconds of the process (on a shared
+machine the wall clock includes waiting for the CPU; the CPU time is what the work costs), and the multiple of
+real time they allow (video seconds / CPU seconds: 2.0× means a minute of video in 30 s of one core; with
+``--threads 2`` the CPU time is summed over both cores). Each path is also given as a ratio to the naive path of
+the same model. Peak memory is the child's peak RSS; with ``--long-seconds`` the cached tiny model also runs on a
+longer video, whose peak must be the same if memory is flat in video length. dkclip-tiny uses the shipped
+weights; the others are randomly initialised (speed does not depend on the weights). The ViT-B/16 paths run on
+the ``--b16-seconds`` video (a shorter one: the naive path costs ~7 s of CPU per second of video).
 
-Goal (issue 10): dkclip-tiny end to end at least 1.0× real time on the 2-core CPU; memory flat in video length.
+Goals (issue 18): ViT-B/16 at least 0.5× real time, dkclip-tiny at least 8× real time, memory flat in length.
 """
 
 from __future__ import annotations
@@ -105,7 +115,15 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         torch.manual_seed(0)
         model = dkclip.create_model(args.model).eval()
     options = {"min_face_size": args.min_face_size} if args.min_face_size else {}
-    predictor = Predictor(model, device="cpu", detector_options=options)
+    everything, startup = Clock(), Clock()
+    started = everything.start()  # start-up of the runtime (int8 copy, ONNX export) counts in "whole"
+    begun = startup.start()
+    predictor = Predictor(model, device="cpu", detector=args.detector, detector_options=options,
+                          runtime=args.runtime, stride=args.stride)
+    startup.stop(begun)
+    if args.naive:
+        predictor.runner.cache = None
+    cache = predictor.runner.cache
     detect, run_model, decode = Clock(), Clock(), Clock()
     predictor.detector.detect = detect.wrap(predictor.detector.detect)  # type: ignore[method-assign]
     runner = predictor.runner
@@ -140,30 +158,36 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
             self.inner.close()
 
     rss_samples: list[int] = []  # RSS when the video reaches 0, 30, 60, ... s
-    everything = Clock()
-    started = everything.start()
     with open_source(args.video) as src:
         result = predictor.predict(TimedSource(src))
     everything.stop(started)
     whole = everything.seconds
     video_seconds = float(result.video["duration"])
-    rest = whole - decode.seconds - detect.seconds - run_model.seconds
-    rest_cpu = everything.cpu - decode.cpu - detect.cpu - run_model.cpu
-    return {"model": args.model, "min_face_size": predictor.detector.min_face_size,  # type: ignore[attr-defined]
+    rest = whole - decode.seconds - detect.seconds - run_model.seconds - startup.seconds
+    rest_cpu = everything.cpu - decode.cpu - detect.cpu - run_model.cpu - startup.cpu
+    path = "naive" if args.naive else "cache" + ("" if args.runtime == "torch" else f"+{args.runtime.split('-')[-1]}")
+    path += ", no detector" if args.detector == "none" else ""
+    return {"model": args.model, "min_face_size": getattr(predictor.detector, "min_face_size", None),
+            "path": path, "runtime": args.runtime, "stride": args.stride,
+            "snippets_encoded": cache.misses if cache is not None else 4 * len(result.windows),
             "video": args.video, "video_seconds": video_seconds,
             "frames": int(result.video["frames"]), "windows": len(result.windows), "faces": result.num_faces,
             "threads": args.threads, "decode": decode.seconds, "detect": detect.seconds, "track_crop": rest,
             "model_s": run_model.seconds, "whole": whole,
+            "startup": startup.seconds,
             "cpu": {"decode": decode.cpu, "detect": detect.cpu, "track_crop": rest_cpu, "model_s": run_model.cpu,
-                    "whole": everything.cpu},
+                    "startup": startup.cpu, "whole": everything.cpu},
             "load_average": os.getloadavg()[0],
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "rss_mib_every_30s": rss_samples}
 
 
-def run_child(video: Path, model: str, threads: int, min_face_size: int | None = None) -> dict[str, Any]:
+def run_child(video: Path, model: str, threads: int, min_face_size: int | None = None, naive: bool = False,
+              runtime: str = "torch", stride: float = 1.0, detector: str = "mtcnn") -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     extra = ["--min-face-size", str(min_face_size)] if min_face_size else []
+    extra += ["--naive"] if naive else []
+    extra += ["--runtime", runtime, "--stride", str(stride), "--detector", detector]
     proc = subprocess.run([sys.executable, __file__, "--child", "--video", str(video), "--model", model,
                            "--threads", str(threads), *extra], capture_output=True, text=True, env=env,
                           check=False)
@@ -172,31 +196,53 @@ def run_child(video: Path, model: str, threads: int, min_face_size: int | None =
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def rows(results: list[dict[str, Any]], cpu: bool = False) -> str:
-    """The table: wall-clock seconds per stage (or, ``cpu``, the process's CPU seconds) and the multiple of
-    real time each allows."""
-    out = ["| model (min face) | video | decode | detect | track + crop | model | whole | peak RSS |",
-           "|---|---|---|---|---|---|---|---|"]
+def rows(results: list[dict[str, Any]]) -> str:
+    """The table: CPU seconds per stage, the multiple of real time each allows, and the ratios to the naive path
+    of the same model and video."""
+    out = ["| model | path | stride | video | snippets encoded | start-up | decode | detect | track + crop | model "
+           "| **whole** | model / naive | whole / naive | peak RSS |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    naive = {(r["model"], r["video"]): r for r in results if r["path"] == "naive"}
     for r in results:
         v = r["video_seconds"]
-        times = r["cpu"] if cpu else r
+        times = r["cpu"]
 
         def cell(key: str, v: float = v, times: dict[str, Any] = times) -> str:
-            return f"{times[key]:.1f} s ({v / max(times[key], 1e-9):.1f}×)"
+            return f"{times[key]:.1f} s ({v / max(times[key], 1e-9):.2f}×)"
 
-        out.append(f"| {r['model']} ({r['min_face_size']} px) | {v:.0f} s, {r['frames']} frames, "
-                   f"{r['windows']} windows | {cell('decode')} | "
-                   f"{cell('detect')} | {cell('track_crop')} | {cell('model_s')} | **{cell('whole')}** | "
+        base = naive.get((r["model"], r["video"]))
+
+        def ratio(key: str, r: dict[str, Any] = r, base: dict[str, Any] | None = base) -> str:
+            return f"{r['cpu'][key] / base['cpu'][key]:.2f}" if base else "–"
+
+        out.append(f"| {r['model']} | {r['path']} | {r['stride']:g} s | {v:.0f} s, {r['windows']} windows | "
+                   f"{r['snippets_encoded']} | {times['startup']:.1f} s | {cell('decode')} | {cell('detect')} | "
+                   f"{cell('track_crop')} | "
+                   f"{cell('model_s')} | **{cell('whole')}** | {ratio('model_s')} | {ratio('whole')} | "
                    f"{r['peak_rss_mib']:.0f} MiB |")
     return "\n".join(out)
 
 
+# (name, naive, runtime, stride, detector); "nodetect": dkclip-tiny only, where MTCNN is most of the cost.
+PATHS: tuple[tuple[str, bool, str, float, str], ...] = (
+    ("naive", True, "torch", 1.0, "mtcnn"), ("cache", False, "torch", 1.0, "mtcnn"),
+    ("cache", False, "torch", 0.5, "mtcnn"), ("cache+int8", False, "torch-int8", 1.0, "mtcnn"),
+    ("cache+onnx", False, "onnx", 1.0, "mtcnn"), ("nodetect", False, "torch", 1.0, "none"),
+    ("nodetect+int8", False, "torch-int8", 1.0, "none"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=60.0, help="length of the main video (default 60 s)")
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the dkclip-tiny video (default 60 s)")
+    p.add_argument("--b16-seconds", type=float, default=20.0,
+                   help="length of the video of the other models (default 20 s)")
     p.add_argument("--long-seconds", type=float, default=240.0,
-                   help="length of the memory check video, predicted with the first model (default 240 s; 0: skip)")
+                   help="length of the memory check video, predicted with the first model's cache path (default 240 s; "
+                        "0: skip)")
     p.add_argument("--models", nargs="+", default=["dkclip-tiny", "dkclip-vit-b-16"])
+    p.add_argument("--paths", nargs="+", default=None, metavar="PATH",
+                   help="only these paths: naive, cache, cache@0.5 (0.5 s stride), cache+int8, cache+onnx, nodetect, "
+                        "nodetect+int8 (--detector none; dkclip-tiny only)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--min-face-size", type=int, default=None, help="MTCNN's (default: dkclip predict's)")
     p.add_argument("--work", default="runs/predict-speed", help="where the videos are written (reused)")
@@ -204,28 +250,42 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--video", help=argparse.SUPPRESS)
     p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--naive", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--runtime", default="torch", help=argparse.SUPPRESS)
+    p.add_argument("--stride", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--detector", default="mtcnn", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if args.child:
         print(json.dumps(child(args)))
         return 0
     work = Path(args.work)
-    video = make_video(work / f"scene_{args.seconds:g}s.mp4", args.seconds)
-    results = [run_child(video, m, args.threads, args.min_face_size) for m in args.models]
+    paths = [c for c in PATHS if args.paths is None
+             or (c[0] if c[3] == 1.0 else f"{c[0]}@{c[3]:g}") in args.paths]
+    results = []
+    for model in args.models:
+        seconds = args.seconds if model == "dkclip-tiny" else args.b16_seconds
+        video = make_video(work / f"scene_{seconds:g}s.mp4", seconds)
+        for _, naive, runtime, stride, detector in paths:
+            if detector == "none" and model != "dkclip-tiny":
+                continue
+            results.append(run_child(video, model, args.threads, args.min_face_size, naive, runtime, stride,
+                                     detector))
+            print(json.dumps(results[-1]), flush=True)
     if args.long_seconds:
         long_video = make_video(work / f"scene_{args.long_seconds:g}s.mp4", args.long_seconds)
         results.append(run_child(long_video, args.models[0], args.threads, args.min_face_size))
-    for r in results:
-        print(json.dumps(r))
-    print("wall clock:")
+        print(json.dumps(results[-1]), flush=True)
+    print(f"CPU time of the process ({args.threads} torch thread(s); what the stages cost on an idle machine):")
     print(rows(results))
-    print("CPU time of the process (what the stages cost on an otherwise idle machine):")
-    print(rows(results, cpu=True))
     if args.long_seconds:
-        short, long = results[0], results[-1]
-        print(f"peak RSS {long['video_seconds']:.0f} s / {short['video_seconds']:.0f} s of video: "
-              f"{long['peak_rss_mib']:.0f} / {short['peak_rss_mib']:.0f} MiB = "
-              f"{long['peak_rss_mib'] / short['peak_rss_mib']:.3f}")
+        long = results[-1]
+        short = next((r for r in results if r["model"] == long["model"] and r["path"] == "cache"
+                      and r["stride"] == 1.0 and r["video"] != long["video"]), None)
+        if short is not None:
+            print(f"peak RSS {long['video_seconds']:.0f} s / {short['video_seconds']:.0f} s of video (cache path): "
+                  f"{long['peak_rss_mib']:.0f} / {short['peak_rss_mib']:.0f} MiB = "
+                  f"{long['peak_rss_mib'] / short['peak_rss_mib']:.3f}")
         print(f"RSS every 30 s of the {long['video_seconds']:.0f} s video (MiB): {long['rss_mib_every_30s']}")
     print(f"load average during the run: {os.getloadavg()[0]:.2f} (1 min)")
     if args.json:

@@ -127,11 +127,16 @@ def _status(page: Any) -> str:
 def _run_and_wait(page: Any, expect: str) -> str:
     """Press Run and wait for the status to show ``expect`` (the progress text is in the same place, so the
     final status is recognised by its own words)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     before = _status(page)
     page.click("#dk-run")
-    page.wait_for_function("([want, before]) => { const t = document.querySelector('#dk-status').innerText; "
-                           "return t.includes(want) && t !== before; }", arg=[expect, before],
-                           timeout=RUN_TIMEOUT_MS)
+    try:
+        page.wait_for_function("([want, before]) => { const t = document.querySelector('#dk-status').innerText; "
+                               "return t.includes(want) && t !== before; }", arg=[expect, before],
+                               timeout=RUN_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        raise AssertionError(f"no {expect!r} on the page; it says:\n{_status(page)}") from None
     return _status(page)
 
 
@@ -233,9 +238,11 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
             # 5. Rerun with another window: frames and faces are reused, only the rest runs again.
             page.locator("#dk-video-in").scroll_into_view_if_needed()
             page.get_by_text("Settings").click()
-            window = page.get_by_label("Window (s)").first
+            window = page.locator("#dk-window input[type=number]")
             window.fill("1.5")
-            window.press("Enter")
+            window.press("Tab")  # Gradio takes the number on blur; the slider shows it once the page has it
+            page.wait_for_function("document.querySelector('#dk-window input[type=range]').value === '1.5'",
+                                   timeout=WAIT_MS)
             status = _run_and_wait(page, "Rerun (changed: window)")
             assert "reused the decoded frames and the faces found" in status, status
             assert "--window 1.5" in status

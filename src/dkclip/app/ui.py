@@ -62,7 +62,7 @@ def build_ui(engine: AppEngine) -> gr.Blocks:
                 files_in = gr.File(label="Or several files: videos, or the images of one clip (in name order)",
                                    file_count="multiple", elem_id="dk-files-in")
                 with gr.Accordion("Settings", open=False):
-                    window = gr.Slider(0.5, 8.0, value=2.0, step=0.25, label="Window (s)",
+                    window = gr.Slider(0.5, 8.0, value=2.0, step=0.25, label="Window (s)", elem_id="dk-window",
                                        info="each prediction looks at this much video")
                     stride = gr.Slider(0.25, 8.0, value=1.0, step=0.25, label="Stride (s)",
                                        info="one window every this many seconds")

@@ -161,3 +161,18 @@ def test_tabs_have_their_own_folders_removed_when_closed(engine: AppEngine) -> N
     assert isinstance(a, Session) and a.folder != b.folder and a is engine.session("tab-a")
     engine.close_session("tab-a")
     assert not a.folder.exists() and b.folder.is_dir()
+
+
+def test_zero_shot_with_the_users_own_classes(tiny_clip_file: Path, clip: Path, tmp_path: Path) -> None:
+    engine = AppEngine(ModelChoice(zero_shot=True, clip_weights=str(tiny_clip_file)), tmp_path / "root")
+    session = engine.session("zs")
+    spec = engine.prompt_spec(session, "dfew", "a smiling face\n\n a frowning face \n")
+    assert spec is not None and Path(spec).read_text().splitlines() == ["id,name", "0,a smiling face",
+                                                                       "1,a frowning face"]
+    assert engine.prompt_spec(session, "mafw", "  \n") == "mafw"
+    out = engine.run(session, [str(clip)], CROPS, spec)
+    result = out.inputs[0].result
+    assert result is not None and result.class_names == ["a smiling face", "a frowning face"]
+    assert f"--zero-shot --clip-weights {tiny_clip_file} --prompts prompts.csv" in out.command
+    with zipfile.ZipFile(out.zip_path) as zf:
+        assert "prompts.csv" in zf.namelist()  # the command line above names it

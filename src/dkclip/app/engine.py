@@ -11,7 +11,9 @@ run's folder is removed only after the new one is complete.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
 import os
 import shutil
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DKClipError, UsageError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, atomic_write_text
 from ..predict.batch import output_names
 from .caching import CachingDetector, Cancelled, MediaCache, RecordingSource, ReplaySource
 from .inputs import StagedInput, check_uploads, stage_inputs, upload_key
@@ -213,6 +215,19 @@ class AppEngine:
             return outcome
         finally:
             session.lock.release()
+
+    @staticmethod
+    def prompt_spec(session: Session, named: str | None, custom: str | None) -> str | None:
+        """The zero-shot prompts the page asks for: the user's own lines, one class a line (written as an
+        ``id,name`` CSV in the tab's folder, as ``--prompts FILE.csv`` reads it), else the named set."""
+        lines = [line.strip() for line in (custom or "").splitlines() if line.strip()]
+        if not lines:
+            return named
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(["id", "name"])
+        writer.writerows(enumerate(lines))
+        return str(atomic_write_text(session.folder / "prompts.csv", text.getvalue()))
 
     def command(self, staged: list[StagedInput], settings: RunSettings, prompts: str | None) -> str:
         """The ``dkclip predict`` command that writes the same files (run where the inputs are)."""

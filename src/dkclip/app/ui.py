@@ -15,7 +15,6 @@ and one model serves everyone.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -27,7 +26,7 @@ from .settings import DETECTORS, RunSettings
 from .views import SEGMENT_HEADERS, run_status, segment_rows
 
 if TYPE_CHECKING:
-    from .engine import AppEngine, InputOutcome, Session
+    from .engine import AppEngine, InputOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +110,7 @@ def build_ui(engine: AppEngine) -> gr.Blocks:
                 settings = RunSettings.from_form(window=window, stride=stride, head=head, detector=detector,
                                                  detect_every=detect_every, min_face_size=min_face,
                                                  threshold=threshold, max_faces=max_faces, crop_scale=crop_scale)
-                spec = _prompt_spec(session, prompts, custom) if zero_shot else None
+                spec = engine.prompt_spec(session, prompts, custom) if zero_shot else None
                 outcome = engine.run(session, uploads, settings, spec,
                                      progress=lambda fraction, text: progress(fraction, desc=text))
             except Cancelled:
@@ -168,24 +167,6 @@ def _views(outcome: InputOutcome | None) -> list[Any]:
     aus = outcome.folder / "aus.png"
     return [str(outcome.video) if outcome.video else None, table, str(outcome.folder / "timeline.png"),
             str(aus) if aus.is_file() else None]
-
-
-def _prompt_spec(session: Session, named: str | None, custom: str | None) -> str | None:
-    """The zero-shot prompts: the user's own lines (written as an ``id,name`` CSV in the tab's folder), else
-    the named set."""
-    import csv
-    import io
-
-    lines = [line.strip() for line in (custom or "").splitlines() if line.strip()]
-    if not lines:
-        return named
-    text = io.StringIO(newline="")
-    writer = csv.writer(text)
-    writer.writerow(["id", "name"])
-    writer.writerows(enumerate(lines))
-    path = Path(session.folder) / "prompts.csv"
-    path.write_text(text.getvalue(), encoding="utf-8")
-    return str(path)
 
 
 def _one_line(exc: BaseException) -> str:

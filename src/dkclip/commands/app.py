@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
     choice = ModelChoice(model=args.model, zero_shot=args.zero_shot, clip_weights=args.clip_weights,
                          prompts=args.prompts, arch=args.arch)
     choice.check()
+    if args.model and args.model.endswith(".onnx"):  # the Predictor opens those itself; the app keeps one model
+        raise UsageError("dkclip app runs PyTorch models (an export, run directory, best/ or last.pt); an ONNX "
+                         "model runs with dkclip predict --model FILE.onnx")
     # Looked for, not imported: Gradio reads its settings (where uploads go) when imported, which serve() sets.
     if importlib.util.find_spec("gradio") is None:
         raise UsageError("dkclip app needs Gradio: pip install 'dkclip[app]' (or make install)")

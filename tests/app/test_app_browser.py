@@ -158,6 +158,26 @@ def _not_blank(png: bytes) -> None:
     assert pixels.std() > 20 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 500
 
 
+def _set_slider(page: Any, elem_id: str, value: str, tries: int = 6) -> None:
+    """Type ``value`` into a Gradio slider's number box until the page has it. Gradio takes the number on blur,
+    and a slider that is still being mounted (an accordion just opened, a busy machine) can drop the first value:
+    so type, leave the box, and check that the range input shows it; again if not."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    number = page.locator(f"#{elem_id} input[type=number]")
+    number.wait_for(state="visible", timeout=WAIT_MS)
+    for _ in range(tries):
+        number.fill(value)
+        number.press("Tab")
+        try:
+            page.wait_for_function(f"document.querySelector('#{elem_id} input[type=range]').value === '{value}'",
+                                   timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the slider #{elem_id} did not take {value} in {tries} tries")
+
+
 def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: Path) -> None:
     pytest.importorskip("playwright", reason="the browser test drives Chromium with Playwright: pip install "
                                              "playwright (make installs it); never `playwright install`")
@@ -238,11 +258,7 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
             # 5. Rerun with another window: frames and faces are reused, only the rest runs again.
             page.locator("#dk-video-in").scroll_into_view_if_needed()
             page.get_by_text("Settings").click()
-            window = page.locator("#dk-window input[type=number]")
-            window.fill("1.5")
-            window.press("Tab")  # Gradio takes the number on blur; the slider shows it once the page has it
-            page.wait_for_function("document.querySelector('#dk-window input[type=range]').value === '1.5'",
-                                   timeout=WAIT_MS)
+            _set_slider(page, "dk-window", "1.5")
             status = _run_and_wait(page, "Rerun (changed: window)")
             assert "reused the decoded frames and the faces found" in status, status
             assert "--window 1.5" in status

@@ -13,7 +13,6 @@ Skipped, with the reason, only where Chromium is not installed (``make`` install
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import itertools
 import json
@@ -29,6 +28,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+from bench_helpers import load_benchmark
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,14 +49,7 @@ pytestmark = [
 
 def _bench() -> ModuleType:
     """benchmarks/predict_quality.py: the scoring of a prediction against a scene's truth."""
-    name = "predict_quality_bench"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "predict_quality.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return load_benchmark("predict_quality")
 
 
 @pytest.fixture(scope="module")

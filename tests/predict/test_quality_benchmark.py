@@ -3,14 +3,13 @@ hand-made truth and predictions, so that the numbers in docs/results-synthetic.m
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 
+from bench_helpers import load_benchmark
 from dkclip.predict.outputs import frame_columns, window_columns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,14 +17,8 @@ CLASSES = ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "f
 
 
 def _bench() -> ModuleType:
-    name = "predict_quality_bench"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "predict_quality.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """benchmarks/predict_quality.py: the scoring of a prediction against a scene's truth."""
+    return load_benchmark("predict_quality")
 
 
 def test_matching_switches_and_uar() -> None:

@@ -33,6 +33,7 @@ from ..synth import AU_IDS, ClipSpec, preset_config, render_clip
 
 if TYPE_CHECKING:
     from ..model.dkclip import DKClip
+    from ..model.onnx import OnnxModel
 
 # Identities of their own for the reference faces: (7001, i), next to the ablation's held-out seed 7000.
 CALIBRATION_SEED = 7001
@@ -55,13 +56,15 @@ def mark_shipped_default(model: DKClip) -> DKClip:
     return model
 
 
-def is_shipped_default(model: DKClip) -> bool:
+def is_shipped_default(model: DKClip | OnnxModel) -> bool:
     return model in _SHIPPED_DEFAULT
 
 
-def au_evidence_for(model: DKClip, aus: AUSetting = True) -> AUEvidence | None:
+def au_evidence_for(model: DKClip | OnnxModel, aus: AUSetting = True) -> AUEvidence | None:
     """The AU evidence ``model``'s predictions are scored with (module docstring); None: no AU columns. A
-    calibration file that is missing or not a calibration raises :class:`~dkclip.errors.UsageError` naming it."""
+    calibration file that is missing or not a calibration raises :class:`~dkclip.errors.UsageError` naming it.
+    An ONNX model (:class:`~dkclip.model.onnx.OnnxModel`) brings its exported AU phrases; it cannot be calibrated
+    on rendered faces (that runs the PyTorch model)."""
     if isinstance(aus, AUEvidence):
         return aus
     if aus is False:
@@ -69,15 +72,27 @@ def au_evidence_for(model: DKClip, aus: AUSetting = True) -> AUEvidence | None:
     if aus is True:
         if is_shipped_default(model):
             return load_calibration_file(model, DEFAULT_AU_CALIBRATION)
-        return AUEvidence.from_model(model)
+        return raw_evidence(model)
     if isinstance(aus, str) and aus == "synthetic":
+        from ..model.onnx import OnnxModel
+
+        if isinstance(model, OnnxModel):
+            raise UsageError("--au-calibration synthetic runs the PyTorch model on rendered faces; with an ONNX "
+                             "model give a calibration file")
         return synthetic_calibration(model, AUEvidence.from_model(model))
     return load_calibration_file(model, Path(aus))
 
 
-def load_calibration_file(model: DKClip, path: Path) -> AUEvidence:
+def raw_evidence(model: DKClip | OnnxModel) -> AUEvidence:
+    """``model``'s uncalibrated AU evidence: from its text tower, or an ONNX model's exported phrases."""
+    from ..model.onnx import OnnxModel
+
+    return model.au_evidence() if isinstance(model, OnnxModel) else AUEvidence.from_model(model)
+
+
+def load_calibration_file(model: DKClip | OnnxModel, path: Path) -> AUEvidence:
     """``model``'s AU evidence with the calibration stored in ``path`` (JSON)."""
-    evidence = AUEvidence.from_model(model)
+    evidence = raw_evidence(model)
     try:
         data = json.loads(path.read_text())
         return evidence.load_calibration(data)

@@ -45,7 +45,7 @@ from .outputs import (
 from .pipeline import WindowJob, WindowStream
 from .result import PredictionResult
 from .runner import ModelRunner
-from .runtime import DEFAULT_RUNTIME, onnx_au_evidence
+from .runtime import DEFAULT_RUNTIME
 from .sources import FrameSource, SourceInfo, describe, open_live, open_source
 from .tracking import Tracker
 
@@ -148,9 +148,7 @@ class Predictor:
             raise UsageError("detect_every and batch_size must be at least 1")
         if crop_scale <= 0 or max_gap < 0:
             raise UsageError("crop_scale must be positive and max_gap not negative")
-        from ..model.onnx import OnnxModel
-
-        evidence = onnx_au_evidence(model, aus) if isinstance(model, OnnxModel) else au_evidence_for(model, aus)
+        evidence = au_evidence_for(model, aus)
         self.evidence = evidence
         self.runner = ModelRunner(model, head, device, evidence, runtime)
         self.runtime = self.runner.runtime.name

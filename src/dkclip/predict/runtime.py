@@ -18,9 +18,7 @@ its whole video graph per window (no snippet cache: the file is the portable vid
 from __future__ import annotations
 
 import copy
-import json
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
@@ -31,11 +29,9 @@ from ..model.dkclip import DKClip, DKClipOutput, SnippetFeatures
 from .defaults import DEFAULT_RUNTIME, RUNTIMES
 
 if TYPE_CHECKING:
-    from ..model.au_evidence import AUEvidence
     from ..model.onnx import OnnxModel
-    from .au_calibration import AUSetting
 
-__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Runtime", "build_runtime", "onnx_au_evidence", "quantize_encoder"]
+__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Runtime", "build_runtime", "quantize_encoder"]
 
 
 class Runtime:
@@ -159,24 +155,3 @@ def build_runtime(model: DKClip | OnnxModel, runtime: str, device: torch.device)
     if runtime == "onnx":
         return OnnxRuntime(model)
     return Runtime(model)
-
-
-def onnx_au_evidence(model: OnnxModel, aus: AUSetting) -> AUEvidence | None:
-    """The AU evidence of an ONNX model: its stored phrases, uncalibrated, or with a calibration file."""
-    from ..model.au_evidence import AUEvidence
-
-    if isinstance(aus, AUEvidence):
-        return aus
-    if aus is False:
-        return None
-    evidence = model.au_evidence()
-    if aus is True:
-        return evidence
-    if isinstance(aus, str) and aus == "synthetic":
-        raise UsageError("--au-calibration synthetic runs the PyTorch model on rendered faces; with an ONNX model "
-                         "give a calibration file")
-    path = Path(aus)
-    try:
-        return evidence.load_calibration(json.loads(path.read_text()))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"AU calibration: {path}: not a readable AU calibration ({exc})") from None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DKClipError, UsageError
 from ..fileio import atomic_write_text
-from ..signals import signal_name
+from ..signals import interrupt_exit_code, signal_name
 from .output_folder import check_replace, prepare_output, save_result
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def predict_inputs(build: Callable[[Any], Predictor], inputs: Sequence[str | os.
         if out is not None and len(paths) > 1 and done:
             write_index(out, done)
         raise BatchInterrupted(_interrupted_message(exc, paths, names, done, dest),
-                               int(getattr(exc, "exit_code", 130))) from None
+                               interrupt_exit_code(exc)) from None
     finally:
         for lock in locks:
             lock.release()

@@ -9,6 +9,7 @@ difference narrow when they err on the same clips.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -25,27 +26,51 @@ def uar_war(labels: np.ndarray, preds: np.ndarray) -> tuple[float, float]:
     return float(np.mean(recalls)), float(correct.mean())
 
 
-def _stratified_indices(labels: np.ndarray, rng: np.random.Generator, resamples: int) -> np.ndarray:
-    """(resamples, n) clip indices: per class, its clips drawn with replacement."""
-    n = labels.size
-    out = np.empty((resamples, n), dtype=np.int64)
+def stratified_indices(labels: np.ndarray, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n) clip indices: per class (in sorted order), its clips drawn with replacement, so every class
+    keeps its count. Columns ``[start, start + k)`` of every row hold the k clips of one class."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    out = np.empty((resamples, labels.size), dtype=np.int64)
     start = 0
-    order = np.argsort(labels, kind="stable")
     for c in np.unique(labels):
-        members = order[labels[order] == c]
-        k = members.size
-        out[:, start:start + k] = members[rng.integers(0, k, size=(resamples, k))]
-        start += k
+        members = np.flatnonzero(labels == c)
+        out[:, start:start + members.size] = members[rng.integers(0, members.size, size=(resamples, members.size))]
+        start += members.size
     return out
 
 
-def _uar_war_rows(labels: np.ndarray, correct: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UAR and WAR of each bootstrap row (vectorised over rows)."""
-    lab, cor = labels[idx], correct[idx].astype(np.float64)
-    war = cor.mean(axis=1)
-    classes = np.unique(labels)
-    per_class = np.stack([(cor * (lab == c)).sum(axis=1) / (lab == c).sum(axis=1) for c in classes], axis=1)
-    return per_class.mean(axis=1), war
+@functools.lru_cache(maxsize=2)
+def _draw_counts(labels_key: bytes, dtype: str, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n) float64: how often each resample of :func:`stratified_indices` drew each clip. Cached: a
+    study summarises every cell and claim on the same held-out labels with the same seed, i.e. the same draws."""
+    labels = np.frombuffer(labels_key, dtype=dtype)
+    n = labels.size
+    idx = stratified_indices(labels, resamples, seed)
+    counts = np.bincount((idx + n * np.arange(resamples)[:, None]).ravel(), minlength=resamples * n)
+    drawn = counts.reshape(resamples, n).astype(np.float64)
+    drawn.flags.writeable = False
+    return drawn
+
+
+def resampled_uar_war(labels: np.ndarray, correct: np.ndarray, resamples: int,
+                      seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """UAR and WAR of every stratified resample (:func:`stratified_indices`): ``correct`` (n,) or (S, n) bool ->
+    (R,) or (S, R) each.
+
+    A resample is summarised by how often it drew each clip (an (R, n) count matrix), so per-class hits and
+    class sizes are two matrix products instead of a mask per class and row. Every sum is of small integers,
+    exact in float64 in any order, so the result is the same to the bit as summing the drawn clips one by one."""
+    labels = np.ascontiguousarray(labels)
+    n = labels.size
+    drawn = _draw_counts(labels.tobytes(), labels.dtype.str, resamples, seed)
+    classes, class_of = np.unique(labels, return_inverse=True)
+    one_hot = np.eye(classes.size)[class_of]  # (n, C)
+    cor = np.asarray(correct, dtype=np.float64).reshape(-1, n)  # (S, n)
+    hits = drawn @ (cor[:, :, None] * one_hot[None])  # (S, R, C)
+    uar = (hits / (drawn @ one_hot)).mean(axis=2)
+    war = (cor @ drawn.T) / n  # (S, R)
+    return (uar[0], war[0]) if np.ndim(correct) == 1 else (uar, war)
 
 
 @dataclass(frozen=True)
@@ -63,8 +88,7 @@ def bootstrap_ci(labels: np.ndarray, preds: np.ndarray, resamples: int = 2000, l
     """Percentile bootstrap intervals of UAR and WAR over clips."""
     labels, preds = np.asarray(labels), np.asarray(preds)
     uar, war = uar_war(labels, preds)
-    idx = _stratified_indices(labels, np.random.default_rng(seed), resamples)
-    u, w = _uar_war_rows(labels, labels == preds, idx)
+    u, w = resampled_uar_war(labels, labels == preds, resamples, seed)
     a = (1 - level) / 2
     return {"uar": Interval(uar, float(np.quantile(u, a)), float(np.quantile(u, 1 - a))),
             "war": Interval(war, float(np.quantile(w, a)), float(np.quantile(w, 1 - a)))}
@@ -77,9 +101,8 @@ def paired_bootstrap(labels: np.ndarray, preds_a: np.ndarray, preds_b: np.ndarra
     labels = np.asarray(labels)
     ua, wa = uar_war(labels, preds_a)
     ub, wb = uar_war(labels, preds_b)
-    idx = _stratified_indices(labels, np.random.default_rng(seed), resamples)
-    rua, rwa = _uar_war_rows(labels, labels == np.asarray(preds_a), idx)
-    rub, rwb = _uar_war_rows(labels, labels == np.asarray(preds_b), idx)
+    rua, rwa = resampled_uar_war(labels, labels == np.asarray(preds_a), resamples, seed)
+    rub, rwb = resampled_uar_war(labels, labels == np.asarray(preds_b), resamples, seed)
     du, dw = rub - rua, rwb - rwa
     a = (1 - level) / 2
     return {"uar_diff": Interval(ub - ua, float(np.quantile(du, a)), float(np.quantile(du, 1 - a))),

@@ -11,12 +11,12 @@ from ablation_helpers import fake_predictions
 
 from dkclip.ablation.claims import PredictionStore, paired_claim
 from dkclip.ablation.grid import FULL_MODEL, Experiment
-from dkclip.ablation.paired import cell_interval, pair_test_pooled, pair_test_seed, stratified_draws
+from dkclip.ablation.paired import cell_interval, pair_test_pooled, pair_test_seed
 from dkclip.ablation.predictions import ClipPredictions, write_predictions
 from dkclip.ablation.records import HeadScore, RunRecord, SetEvaluation
 from dkclip.ablation.study import build_cell
 from dkclip.ablation.summary import CONTRADICTS, IDENTICAL, MISSING, REPRODUCES, UNRESOLVED, Claim
-from dkclip.stats import bootstrap_ci, paired_bootstrap
+from dkclip.stats import bootstrap_ci, paired_bootstrap, stratified_indices
 
 LABELS = np.repeat(np.arange(7), 30)
 
@@ -26,7 +26,7 @@ def _preds(p: float, salt: str) -> np.ndarray:
 
 
 def test_stratified_draws_keep_every_class_count() -> None:
-    idx = stratified_draws(LABELS, 50, 0)
+    idx = stratified_indices(LABELS, 50, 0)
     assert idx.shape == (50, LABELS.size)
     for row in idx:
         assert np.bincount(LABELS[row]).tolist() == [30] * 7

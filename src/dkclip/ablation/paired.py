@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..stats import bootstrap_ci, mcnemar, paired_bootstrap, uar_war
+from ..stats import bootstrap_ci, mcnemar, paired_bootstrap, resampled_uar_war, uar_war
 
 RESAMPLES = 2000
 LEVEL = 0.95
@@ -42,33 +42,6 @@ class Span:
     estimate: float
     low: float
     high: float
-
-
-def stratified_draws(labels: np.ndarray, resamples: int, seed: int) -> np.ndarray:
-    """(resamples, n) clip indices: per class, its clips drawn with replacement (every class keeps its count)."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    out = np.empty((resamples, labels.size), dtype=np.int64)
-    start = 0
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        out[:, start:start + members.size] = members[rng.integers(0, members.size, size=(resamples, members.size))]
-        start += members.size
-    return out
-
-
-def _rows_uar_war(labels: np.ndarray, correct: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UAR and WAR of every resample row: ``correct`` (S, n) bool, ``idx`` (R, n) -> (S, R) each."""
-    lab = labels[idx]  # (R, n)
-    classes = np.unique(labels)
-    counts = np.stack([(lab == c).sum(axis=1) for c in classes], axis=1)  # (R, C)
-    uars, wars = [], []
-    for row in np.asarray(correct, dtype=np.float64):
-        cor = row[idx]
-        wars.append(cor.mean(axis=1))
-        per_class = np.stack([(cor * (lab == c)).sum(axis=1) for c in classes], axis=1) / counts
-        uars.append(per_class.mean(axis=1))
-    return np.stack(uars), np.stack(wars)
 
 
 def _span(estimate: float, draws: np.ndarray, level: float = LEVEL) -> Span:
@@ -93,8 +66,7 @@ def cell_interval(labels: np.ndarray, preds: Sequence[np.ndarray], seeds: Sequen
     labels = np.asarray(labels)
     correct = np.stack([np.asarray(p) == labels for p in preds])
     scores = [uar_war(labels, p) for p in preds]
-    idx = stratified_draws(labels, resamples, seed)
-    u, w = _rows_uar_war(labels, correct, idx)
+    u, w = resampled_uar_war(labels, correct, resamples, seed)
     per_seed = [bootstrap_ci(labels, p, resamples=resamples, level=LEVEL, seed=seed) for p in preds]
     return CellInterval(
         seeds=list(seeds),
@@ -141,9 +113,8 @@ def pair_test_pooled(labels: np.ndarray, preds_a: Sequence[np.ndarray], preds_b:
     labels = np.asarray(labels)
     ca = np.stack([np.asarray(p) == labels for p in preds_a])
     cb = np.stack([np.asarray(p) == labels for p in preds_b])
-    idx = stratified_draws(labels, resamples, seed)
-    ua, wa = _rows_uar_war(labels, ca, idx)
-    ub, wb = _rows_uar_war(labels, cb, idx)
+    ua, wa = resampled_uar_war(labels, ca, resamples, seed)
+    ub, wb = resampled_uar_war(labels, cb, resamples, seed)
     du, dw = (ub - ua).mean(axis=0), (wb - wa).mean(axis=0)
     est_u = float(np.mean([uar_war(labels, b)[0] - uar_war(labels, a)[0] for a, b in zip(preds_a, preds_b,
                                                                                          strict=True)]))
@@ -161,9 +132,8 @@ def pooled_diff_draws(labels: np.ndarray, preds_a: Sequence[np.ndarray], preds_b
     labels = np.asarray(labels)
     ca = np.stack([np.asarray(p) == labels for p in preds_a])
     cb = np.stack([np.asarray(p) == labels for p in preds_b])
-    idx = stratified_draws(labels, resamples, seed)
-    ua, _ = _rows_uar_war(labels, ca, idx)
-    ub, _ = _rows_uar_war(labels, cb, idx)
+    ua, _ = resampled_uar_war(labels, ca, resamples, seed)
+    ub, _ = resampled_uar_war(labels, cb, resamples, seed)
     draws: np.ndarray = (ub - ua).mean(axis=0)
     return draws
 

@@ -26,10 +26,12 @@ browser:
 	@test -x $(CHROMIUM) || { apt-get update -q && apt-get install -y -q chromium; } \
 		|| echo "note: Chromium could not be installed with apt-get: the app's browser test will be skipped"
 
+# The suite runs on every core (pytest-xdist; tests/conftest.py gives each worker its share of the threads).
+# Tests are independent: each writes only under its own tmp_path, and ports are picked free.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 demo: install
 	$(PY) -m dkclip.cli demo

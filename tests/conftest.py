@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,17 @@ import torch
 
 from dkclip.clip_loading import build_clip
 from dkclip.registry import get_model_config
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n auto``) each worker gets its share of the cores, and so do the
+    processes its tests start (OMP_NUM_THREADS is inherited): two workers of two threads each on two cores would
+    oversubscribe them, and torch's spinning threads make that slower than one thread each."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        per_worker = str(max(1, len(os.sched_getaffinity(0)) // int(workers)))
+        torch.set_num_threads(int(per_worker))
+        os.environ["OMP_NUM_THREADS"] = per_worker
 
 
 @pytest.fixture(autouse=True)

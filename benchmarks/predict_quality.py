@@ -3,6 +3,7 @@ synthetic scenes, against the same model on crops cut from the ground-truth boxe
 
     python benchmarks/predict_quality.py [--scenes 30] [--crossing-scenes 10] [--seconds 8] [--seed 1129]
                                          [--work runs/predict-quality] [--model EXPORT]
+                                         [--runtimes torch-int8 onnx]
 
 1. Scenes (``dkclip.synth.scenes``, 640×360, 30 fps, 1-3 faces that move, change size, enter and leave, each
    with its own expressions and noise runs) are generated deterministically from ``--seed`` into
@@ -26,6 +27,11 @@ synthetic scenes, against the same model on crops cut from the ground-truth boxe
    *Window UAR*: each predicted window is assigned to the truth face matched to its track at the window's
    centre frame and scored against that face's truth expression at the centre (windows on no face are
    counted, not scored); unweighted average recall over the classes, and WAR.
+
+4. With ``--runtimes``, the framed oracle runs again on each CPU runtime of ``dkclip predict --runtime``: the same
+   tracks, windows and crops, so each window's label is compared one to one with the fp32 run's (label
+   agreement), and the window UAR change is the runtime's alone (issue 18's rule: a runtime losing more than 0.5
+   UAR points or 5 % agreement is not offered as the default).
 
 Defaults are the model's and ``dkclip predict``'s (``--model`` absent: the shipped dkclip-tiny). Goals (issue
 10): no more than 10 UAR points lost against the oracle crops, track recall ≥ 95 %, no id switch on faces
@@ -319,14 +325,45 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         dx, dy, side = (float(v) for v in np.median(np.array(total(piped).framing).reshape(-1, 3), axis=0))
         framing = (dx, dy, side)
         oracles: dict[str, list[SceneScore]] = {"truth": [], "framed": []}
+        framed_labels: list[np.ndarray] = []
         for video, truth in zip(videos, truths, strict=True):
             for kind, scores in oracles.items():
                 detector = TruthDetector(truth, framing if kind == "framed" else None)
                 res = Predictor(model, detector=detector, detect_every=1, device="cpu", **crop).predict(video)
                 scores.append(score_scene(truth, res.frames, res.windows, names))
+                if kind == "framed":
+                    framed_labels.append(res.windows["label"].to_numpy())
         results[set_name] = summarise(total(piped), total(oracles["framed"]), total(oracles["truth"]),
                                       framing, len(videos), time.perf_counter() - start)
+        results[set_name]["runtimes"] = {
+            runtime: compare_runtime(model, runtime, videos, truths, framing, framed_labels, names, crop)
+            for runtime in args.runtimes}
     return results
+
+
+def compare_runtime(model: Any, runtime: str, videos: Sequence[Path], truths: Sequence[dict[str, Any]],
+                    framing: tuple[float, float, float], reference: Sequence[np.ndarray], names: Sequence[str],
+                    crop: dict[str, float]) -> dict[str, Any]:
+    """The framed oracle again on ``runtime``: the same tracks, windows and crops as the fp32 run (the truth
+    boxes, so the detector cannot differ), hence window labels comparable one to one with ``reference``."""
+    from dkclip.predict import Predictor
+
+    pipeline = Predictor(model, detector=TruthDetector(truths[0], framing), detect_every=1, device="cpu",
+                         runtime=runtime, **crop)  # built once: the int8 copy / ONNX export is start-up
+    scores, same, windows = [], 0, 0
+    started = time.process_time()
+    for video, truth, ref in zip(videos, truths, reference, strict=True):
+        pipeline.detector = TruthDetector(truth, framing)
+        res = pipeline.predict(video)
+        labels = res.windows["label"].to_numpy()
+        if labels.shape != ref.shape:
+            raise RuntimeError(f"{video}: {runtime} gave {labels.size} windows, fp32 {ref.size}")
+        same, windows = same + int((labels == ref).sum()), windows + labels.size
+        scores.append(score_scene(truth, res.frames, res.windows, names))
+    s = total(scores)
+    uar, war, _ = uar_war(s.window_truth, s.window_pred)
+    return {"windows": windows, "label_agreement": 100 * same / max(windows, 1), "uar": uar, "war": war,
+            "cpu_seconds": round(time.process_time() - started, 1)}
 
 
 def summarise(p: SceneScore, o: SceneScore, raw: SceneScore, framing: tuple[float, float, float], scenes: int,
@@ -370,6 +407,14 @@ def table(results: dict[str, Any]) -> str:
             f"{r['windows_scored']} ({r['windows_on_no_face']}) | {r['uar']:.1f} / {r['war']:.1f} | "
             f"{r['oracle_uar']:.1f} / {r['oracle_war']:.1f} ({r['oracle_windows']}) | "
             f"**{r['oracle_uar'] - r['uar']:.1f}** | {r['truth_box_uar']:.1f} / {r['truth_box_war']:.1f} |")
+    runtime_rows = [f"| {name} | {runtime} | {r['windows']} | {r['uar']:.1f} / {r['war']:.1f} | "
+                    f"{r['uar'] - results[name]['oracle_uar']:+.2f} | {r['label_agreement']:.1f} % | "
+                    f"{r['cpu_seconds']} |"
+                    for name in ("lanes", "crossing")
+                    for runtime, r in results.get(name, {}).get("runtimes", {}).items()]
+    if runtime_rows:
+        rows += ["", "| scenes | runtime (framed oracle) | windows | window UAR / WAR | ΔUAR vs fp32 | "
+                 "label agreement with fp32 | CPU s |", "|---|---|---|---|---|---|---|", *runtime_rows]
     return "\n".join(rows)
 
 
@@ -386,6 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--crop-scale", type=float, default=None, help="default: dkclip predict's")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     p.add_argument("--workers", type=int, default=2, help="processes rendering the scenes (default 2)")
+    p.add_argument("--runtimes", nargs="+", default=[], choices=("torch-int8", "onnx"),
+                   help="also run the framed oracle on these runtimes (window UAR, label agreement with fp32)")
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--verbose", action="store_true", help="one line per scene")
     args = p.parse_args(argv)

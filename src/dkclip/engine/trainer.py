@@ -113,6 +113,10 @@ class Trainer:
         self.state = TrainState()
         self.stop = stop_signal if stop_signal is not None else StopSignal()
         self._saved: tuple[int, int, int] | None = None  # (epoch, chunk, step) of the last save_last
+        # This process's test-split evaluations in fit, by epoch: the weights at the end of that epoch, kept for the
+        # last epoch and the best one, so that final_report does not run the same weights over the test split again.
+        self._test_evals: dict[int, tuple[Predictions, dict[str, Any]]] = {}
+        self._best_saved: int | None = None  # the epoch whose weights this process last saved as best/
         self.ddp: torch.nn.Module = self.model
         if info.enabled:
             self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index]
@@ -155,10 +159,12 @@ class Trainer:
         logger.info("resumed from %s at epoch %d, optimiser step %d", path, self.state.epoch, self.state.step)
 
     def save_best(self, metrics: dict[str, Any]) -> None:
+        """Save the model as it is at the end of epoch ``metrics["epoch"]`` as ``best/``."""
         if self.info.is_main:
             best = self.run_dir / "best"
             save_model(self.model, best)
             atomic_write_json(best / "metrics.json", metrics)
+        self._best_saved = metrics["epoch"]
 
     # -------------------------------------------------------------------------- training
     def _targets(self, video: torch.Tensor, labels: torch.Tensor, epoch: int, chunk: int) -> tuple:
@@ -263,6 +269,16 @@ class Trainer:
                             "no metric can be computed")
         return preds, summarize(preds, self.class_names)
 
+    def _test_evaluation(self, epoch: int | None) -> tuple[Predictions, dict[str, Any]]:
+        """The test split evaluated (with snippet outputs) with the model's weights now, which are those it had at
+        the end of ``epoch`` (None: not known): fit's own evaluation of them when this process made it, else a new
+        one."""
+        done = self._test_evals.get(epoch) if epoch is not None else None
+        if done is not None:
+            return done
+        assert self.test_ds is not None
+        return self.evaluate_split(self.test_ds, "test", snippets=True)
+
     def fit(self) -> TrainState:
         cfg, st = self.cfg, self.state
         select, metric, head = cfg.eval.select, cfg.eval.metric, cfg.eval.head
@@ -281,7 +297,8 @@ class Trainer:
                     if select == "last" and ds is None:
                         split, ds = ("val", self.val_ds)
                     if ds is not None:
-                        _, summary = self.evaluate_split(ds, split)
+                        # With the snippet outputs, as final_report evaluates the test split.
+                        preds, summary = self.evaluate_split(ds, split, snippets=split == "test")
                         for h in ("global", "local", "fused"):
                             record[f"{split}_{h}_uar"] = summary[h]["uar"]
                             record[f"{split}_{h}_war"] = summary[h]["war"]
@@ -290,6 +307,9 @@ class Trainer:
                             st.best_metric, st.best_epoch = value, epoch
                             self.save_best({"epoch": epoch, "split": split, "selected_by": f"{split} {metric}",
                                             **summary[head]})
+                        if split == "test":
+                            self._test_evals = {e: v for e, v in self._test_evals.items() if e == st.best_epoch}
+                            self._test_evals[epoch] = (preds, summary)
                     if self.info.is_main:
                         logger.info("%s", format_epoch(record))
                 st.history.append(record)
@@ -325,15 +345,17 @@ class Trainer:
         last_epoch = None
         if cfg.eval.report_last and cfg.eval.select != "last":
             # The model as trained to the end, before best/ replaces it (eval.report_last, the honest protocol).
-            _, last_summary = self.evaluate_split(self.test_ds, "test")
+            _, last_summary = self._test_evaluation(self.state.epoch - 1)
             last_epoch = {"epoch": self.state.epoch - 1, "heads": last_summary}
         best = self.run_dir / "best" / "model.safetensors"
         barrier(self.info)
+        weights_of: int | None = self.state.epoch - 1  # the epoch whose end the evaluated weights are from
         if best.is_file():
             from safetensors.torch import load_file
 
             self.model.load_state_dict(load_file(str(best), device=str(self.device)))
-        preds, summary = self.evaluate_split(self.test_ds, "test", snippets=True)
+            weights_of = self._best_saved  # None: best/ was saved by an earlier process
+        preds, summary = self._test_evaluation(weights_of)
         label = {
             "val": f"selected on a validation split carved from the training list (best {cfg.eval.metric})",
             "last": "last epoch",

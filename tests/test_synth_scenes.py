@@ -153,17 +153,21 @@ def test_cli_writes_scenes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_mtcnn_finds_the_scene_faces() -> None:
     from dkclip.predict.faces import MTCNNDetector
+    from dkclip.synth.scenes.renderer import SceneRenderer
 
     # one thread: the test machines are shared, and MTCNN's small convolutions spin-wait on a busy CPU
     detector = MTCNNDetector(num_threads=1)
     found = total = 0
     for index in range(6):
         spec = SceneSpec(num_faces=1 + index % 3, num_frames=48, seed=0, index=index)
-        frames, truth = render_scene(spec)
         picked = list(range(0, spec.num_frames, 4))
-        detections = detector.detect([frames[t] for t in picked])
-        for t, dets in zip(picked, detections, strict=True):
-            for rec in truth.frames[t]:
+        # only the frames looked at are drawn: SceneRenderer.frame(t) is render_scene's frame t (checked in
+        # test_scene_renderer_streams_the_same_frames_and_writes_long_scenes)
+        renderer = SceneRenderer(spec)
+        rendered = [renderer.frame(t) for t in picked]
+        detections = detector.detect([image for image, _ in rendered])
+        for (_, records), dets in zip(rendered, detections, strict=True):
+            for rec in records:
                 # fully in view, nobody in front, and no noise that hides the face (occluder, dark, blur)
                 if rec["visible"] < 1 or rec["occluded"] > 0 or rec["noise"] not in (None, "expression"):
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,16 @@ from dkclip.pretrain.captions import EMOTION_WORDS, CaptionComposer
 from dkclip.pretrain.trainer import PretrainConfig, pretrain
 from dkclip.prompts import PROMPT_SETS
 from dkclip.synth import ClipSpec, render_clip
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """One torch thread for these small batches (as tests/ablation's grid): faster than two on a shared 2-core
+    machine or under pytest-xdist, and nothing leaks into the tests after these."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _captions(seed: int, n_clips: int = 6) -> list[str]:
@@ -48,7 +59,6 @@ def test_caption_content_follows_the_ground_truth() -> None:
 
 @pytest.mark.slow
 def test_a_few_pretraining_steps_lower_the_loss(tmp_path: Path) -> None:
-    torch.set_num_threads(2)
     cfg = PretrainConfig(out_dir=str(tmp_path / "pt"), steps=12, clips_per_batch=4, frames_per_clip=4,
                          lr=1e-3, warmup_steps=2, log_every=1, save_every=6, eval_every=100, workers=0)
     weights = pretrain(cfg)
@@ -74,7 +84,6 @@ def test_resume_accepts_speed_settings_and_refuses_result_settings(tmp_path: Pat
 
     from dkclip.errors import ConfigError
 
-    torch.set_num_threads(2)
     first = read_state_dict(pretrain(_tiny(tmp_path)))
     # Same run, other thread/worker/log settings: resumes at its last step and returns the same weights.
     again = read_state_dict(pretrain(_tiny(tmp_path, threads=1, log_every=5)))

@@ -46,14 +46,20 @@ def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, codec: str | None =
     with av.open(str(path), mode="w", format="mp4", options={"fflags": "+bitexact"}) as container:
         stream = container.add_stream(codec, rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.thread_count = 1
-        if codec == "libx264":
-            # mbtree / rc-lookahead made x264 output vary from run to run even single-threaded
-            stream.options = {"crf": "16", "preset": "fast", "threads": "1", "flags": "+bitexact",
-                              "x264-params": "mbtree=0:rc-lookahead=0"}
-        else:
-            stream.options = {"qscale": "3", "flags": "+bitexact+qscale"}
+        make_reproducible(stream, codec, crf=16, preset="fast")
         encode_frames(container, stream, frames)
+
+
+def make_reproducible(stream: Any, codec: str, crf: int, preset: str) -> None:
+    """Set up an opened video ``stream`` so the same frames always give the same bytes: one thread, bit-exact
+    flags, and (x264) no macroblock tree or lookahead, which made its output vary from run to run under load even
+    single-threaded. ``crf``/``preset`` apply to libx264; MPEG-4 gets a fixed quantiser."""
+    stream.codec_context.thread_count = 1
+    if codec == "libx264":
+        stream.options = {"crf": str(crf), "preset": preset, "threads": "1", "flags": "+bitexact",
+                          "x264-params": "mbtree=0:rc-lookahead=0"}
+    else:
+        stream.options = {"qscale": "3", "flags": "+bitexact+qscale"}
 
 
 def encode_frames(container: Any, stream: Any, frames: Iterable[np.ndarray]) -> None:

@@ -167,6 +167,8 @@ def _encode(src: Any, out: Any, faces: dict[int, list[dict[str, Any]]], class_na
     """Annotate every decoded frame of ``src`` and encode it into the open container ``out``."""
     import av
 
+    from ..video_writer import make_reproducible
+
     stream = None
     for frame in src:
         image = annotate(frame.image, faces.get(frame.index, []), class_names)
@@ -177,8 +179,8 @@ def _encode(src: Any, out: Any, faces: dict[int, list[dict[str, Any]]], class_na
             stream.pix_fmt = "yuv420p"
             # Millisecond timestamps keep each frame at its original time (variable frame rate too).
             stream.codec_context.time_base = Fraction(1, 1000)
-            if codec == "libx264":
-                stream.options = {"crf": "20", "preset": "veryfast"}
+            # Same frames, same bytes: a rerun with the same settings rewrites the same file (the app relies on it).
+            make_reproducible(stream, codec, crf=20, preset="veryfast")
         image = np.ascontiguousarray(image[: stream.height, : stream.width])
         vf = av.VideoFrame.from_ndarray(image, format="rgb24")
         vf.pts = round(frame.time * 1000)

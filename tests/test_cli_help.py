@@ -65,3 +65,13 @@ def test_listed_help_is_each_commands_own() -> None:
         importlib.import_module(f"dkclip.commands.{name}").add_parser(sub)
         (action,) = sub._choices_actions
         assert action.help == COMMAND_HELP[name], f"update COMMAND_HELP[{name!r}] in dkclip/cli.py"
+
+
+def test_the_data_package_is_lazy_too() -> None:
+    """Predict's decoding and media readers load without the dataset and transforms (torchvision); the
+    package's public names still resolve."""
+    code = ("import sys, dkclip.data.decoding, dkclip.data.media; a = 'torchvision' in sys.modules; "
+            "from dkclip.data import build_loader, natural_key, __all__ as names; import dkclip.data as d; "
+            "print(a, callable(build_loader), all(hasattr(d, n) for n in names))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True", "True"]

@@ -17,22 +17,57 @@ Building a training and a test loader from list files::
 See ``docs/data.md`` for formats, options and the bad-input policy.
 """
 
-from .annotations import PathRewrite, VideoRecord, detect_format, load_annotations
-from .dataset import (
-    ClipDataset,
-    ClipLoader,
-    DataReport,
-    SkippedSample,
-    build_dataset,
-    build_loader,
-    collate_clips,
-    worker_init_fn,
-)
-from .errors import AnnotationError, DataError, MediaError, SampleError
-from .media import AutoReader, FrameFolderReader, VideoFileReader, list_frame_files, natural_key
-from .mixing import MixupFMix, fmix_mask, smooth_one_hot
-from .sampling import FrameSampler, eval_indices, train_indices
-from .transforms import EvalTransform, Normalize, TrainTransform, build_transform
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .annotations import PathRewrite, VideoRecord, detect_format, load_annotations
+    from .dataset import (
+        ClipDataset,
+        ClipLoader,
+        DataReport,
+        SkippedSample,
+        build_dataset,
+        build_loader,
+        collate_clips,
+        worker_init_fn,
+    )
+    from .errors import AnnotationError, DataError, MediaError, SampleError
+    from .media import AutoReader, FrameFolderReader, VideoFileReader, list_frame_files, natural_key
+    from .mixing import MixupFMix, fmix_mask, smooth_one_hot
+    from .sampling import FrameSampler, eval_indices, train_indices
+    from .transforms import EvalTransform, Normalize, TrainTransform, build_transform
+
+# The public names and their modules, imported on first use (PEP 562): the submodules that predict needs
+# (decoding, errors, media) then load without the dataset and transforms, i.e. without torchvision, which took
+# 1-2 s of every `dkclip predict` start-up.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("PathRewrite", "VideoRecord", "detect_format", "load_annotations"), ".annotations"),
+    **dict.fromkeys(("ClipDataset", "ClipLoader", "DataReport", "SkippedSample", "build_dataset", "build_loader",
+                     "collate_clips", "worker_init_fn"), ".dataset"),
+    **dict.fromkeys(("AnnotationError", "DataError", "MediaError", "SampleError"), ".errors"),
+    **dict.fromkeys(("AutoReader", "FrameFolderReader", "VideoFileReader", "list_frame_files", "natural_key"),
+                    ".media"),
+    **dict.fromkeys(("MixupFMix", "fmix_mask", "smooth_one_hot"), ".mixing"),
+    **dict.fromkeys(("FrameSampler", "eval_indices", "train_indices"), ".sampling"),
+    **dict.fromkeys(("EvalTransform", "Normalize", "TrainTransform", "build_transform"), ".transforms"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dkclip.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AnnotationError",

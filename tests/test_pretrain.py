@@ -99,3 +99,17 @@ def test_warm_start_loads_the_given_weights(tmp_path: Path) -> None:
     out = read_state_dict(pretrain(_tiny(tmp_path, steps=1, lr=0.0, init_weights=str(shipped))))
     ref = read_state_dict(shipped)
     assert all(torch.equal(out[k], ref[k]) for k in ref)
+
+
+def test_threads_apply_to_the_run_only(tmp_path: Path) -> None:
+    """``threads`` is the run's torch thread count; the caller's count is back afterwards (it leaked before)."""
+    import dkclip.pretrain.trainer as trainer
+
+    seen: list[int] = []
+    real = trainer._pretrain
+    try:
+        trainer._pretrain = lambda cfg: seen.append(torch.get_num_threads()) or real(cfg)  # type: ignore[assignment]
+        pretrain(_tiny(tmp_path, steps=1, threads=3))
+    finally:
+        trainer._pretrain = real  # type: ignore[assignment]
+    assert seen == [3] and torch.get_num_threads() == 1  # the fixture's setting

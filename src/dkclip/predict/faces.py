@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import PredictionError, UsageError
+from ..threads import torch_threads
 from .defaults import DEFAULT_MIN_FACE_SIZE, DEFAULT_THRESHOLD  # the measurements: MTCNNDetector
 
 
@@ -125,16 +126,8 @@ class MTCNNDetector:
                             keep_all=True, select_largest=False, post_process=False, device=device)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
-        if self.num_threads is None:
+        with torch_threads(self.num_threads):
             return self._detect(frames)
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
-            return self._detect(frames)
-        finally:
-            torch.set_num_threads(before)
 
     def _detect(self, frames: Sequence[np.ndarray]) -> list[list[Detection]]:
         out: list[list[Detection]] = [[] for _ in frames]

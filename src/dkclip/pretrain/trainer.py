@@ -31,6 +31,7 @@ from ..fileio import atomic_write, atomic_write_json
 from ..prompts import PROMPT_SETS
 from ..registry import get_model_config
 from ..synth import ClipSpec, SynthConfig, render_clip
+from ..threads import torch_threads
 from .data import IDENTITY_SEED_BASE, CaptionedFrameBatches, StreamConfig
 from .pretrain_config import PretrainConfig
 
@@ -102,8 +103,12 @@ def save_clip_weights(model: torch.nn.Module, path: Path, dtype: torch.dtype = t
 
 
 def pretrain(cfg: PretrainConfig) -> Path:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    """Pretrain per ``cfg`` (resuming from its ``state.pt``); ``cfg.threads`` torch threads for the run only."""
+    with torch_threads(cfg.threads):
+        return _pretrain(cfg)
+
+
+def _pretrain(cfg: PretrainConfig) -> Path:
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     arch = get_model_config(cfg.model).clip

@@ -176,3 +176,36 @@ def test_zero_shot_with_the_users_own_classes(tiny_clip_file: Path, clip: Path, 
     assert f"--zero-shot --clip-weights {tiny_clip_file} --prompts prompts.csv" in out.command
     with zipfile.ZipFile(out.zip_path) as zf:
         assert "prompts.csv" in zf.namelist()  # the command line above names it
+
+
+def test_a_cpu_runtime_is_built_once_and_the_command_line_writes_the_same_files(
+        clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dkclip app --runtime torch-int8``: the int8 copy is made once for the app, not per run (seconds for
+    ViT-B/16), the page says how the model runs, and the printed command gives the app's files byte for byte."""
+    import shlex
+    import shutil
+
+    import dkclip.predict.runtime as runtime_module
+    from dkclip.cli import main
+
+    quantised = []
+    real = runtime_module.quantize_encoder
+    monkeypatch.setattr(runtime_module, "quantize_encoder", lambda model: quantised.append(1) or real(model))
+    with pytest.raises(UsageError, match="runtime must be one of"):
+        AppEngine(ModelChoice(), tmp_path / "bad", runtime="fp16")
+    engine = AppEngine(ModelChoice(), tmp_path / "root", runtime="torch-int8")
+    assert engine.describe_model().endswith("video encoder in int8")
+    session = engine.session("int8")
+    first = engine.run(session, [str(clip)], CROPS)
+    app_files = _files(first.folder)
+    engine.run(session, [str(clip)], RunSettings(detector="none", window=0.8, stride=0.4))
+    assert quantised == [1]
+    assert "--runtime torch-int8" in first.command
+
+    cli_dir = tmp_path / "cli"
+    cli_dir.mkdir()
+    shutil.copyfile(clip, cli_dir / clip.name)
+    monkeypatch.chdir(cli_dir)
+    assert main(shlex.split(first.command)[1:]) == 0
+    assert _files(cli_dir / "results") == app_files
+    assert '"runtime": "torch-int8"' in app_files["windows.json"].decode()

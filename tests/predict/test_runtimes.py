@@ -48,6 +48,7 @@ def test_int8_runtime_is_close_and_leaves_the_model_alone(torch_result) -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     predictor, result = _windows(runtime="torch-int8")
     assert predictor.runner.cache is not None
+    assert result.settings["runtime"] == "torch-int8"  # windows.json said "torch" for int8 runs before
     assert np.abs(_probs(result) - _probs(torch_result)).max() < 0.1
     after = model.state_dict()
     assert before.keys() == after.keys() and all(before[k].equal(after[k]) for k in before)  # a quantised copy

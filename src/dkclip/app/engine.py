@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DKClipError, UsageError
 from ..fileio import atomic_write, atomic_write_text
 from ..predict.batch import output_names
+from ..predict.defaults import DEFAULT_RUNTIME, RUNTIMES
 from .caching import CachingDetector, Cancelled, MediaCache, RecordingSource, ReplaySource
 from .inputs import StagedInput, check_uploads, stage_inputs, upload_key
 from .settings import RunSettings
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ..model.dkclip import DKClip
     from ..predict.models import ModelChoice
     from ..predict.result import PredictionResult
+    from ..predict.runtime import OnnxVideoRuntime, Runtime
     from ..predict.sources import FrameSource
 
 logger = logging.getLogger(__name__)
@@ -91,19 +93,33 @@ class Session:
         return sum(f.image.nbytes for c in self.caches.values() for f in (c.frames or []))
 
 
+@dataclass
+class LoadedModel:
+    """A model the app built once: the network, its AU evidence (None: no AU columns) and how it runs (a
+    runtime name, or the int8/ONNX runtime built for it)."""
+
+    model: DKClip
+    evidence: AUEvidence | None
+    runtime: str | Runtime | OnnxVideoRuntime
+
+
 class AppEngine:
     """The model the app runs (``choice``, built once; zero-shot once per prompt set) and the tabs' sessions in
     ``root`` (a folder of the app's own, removed by whoever made it)."""
 
     def __init__(self, choice: ModelChoice, root: str | os.PathLike[str], *, device: str | None = None,
-                 max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, cache_mb: float = DEFAULT_CACHE_MB) -> None:
+                 max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB, cache_mb: float = DEFAULT_CACHE_MB,
+                 runtime: str = DEFAULT_RUNTIME) -> None:
         choice.check()
+        if runtime not in RUNTIMES:
+            raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
         self.choice = choice
         self.root = Path(root)
         self.device = device
+        self.runtime = runtime
         self.max_upload_bytes = int(max_upload_mb * 1e6)
         self.cache_bytes = int(cache_mb * 2**20)
-        self._models: dict[tuple[str, ...], tuple[DKClip, AUEvidence | None]] = {}
+        self._models: dict[tuple[str, ...], LoadedModel] = {}
         self._models_lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
@@ -118,16 +134,18 @@ class AppEngine:
 
     def describe_model(self) -> str:
         c = self.choice
+        how = {"torch-int8": ", video encoder in int8", "onnx": ", video encoder in ONNX Runtime"}.get(self.runtime, "")
         if c.zero_shot:
-            return f"CLIP zero-shot with {Path(c.clip_weights or '').name} and AU-enriched prompts"
+            return f"CLIP zero-shot with {Path(c.clip_weights or '').name} and AU-enriched prompts{how}"
         if c.model:
-            return f"the trained model {c.model}"
-        return "the shipped dkclip-tiny (synthetic faces only)"
+            return f"the trained model {c.model}{how}"
+        return f"the shipped dkclip-tiny (synthetic faces only){how}"
 
-    def load(self, prompts: str | None = None) -> tuple[DKClip, AUEvidence | None]:
-        """The model (for zero-shot: with ``prompts``, a named set or an ``id,name`` CSV) and its AU evidence,
-        built on first use and kept."""
+    def load(self, prompts: str | None = None) -> LoadedModel:
+        """The model (for zero-shot: with ``prompts``, a named set or an ``id,name`` CSV), its AU evidence and
+        its runtime, built on first use and kept (an int8 or ONNX runtime costs seconds to build)."""
         from ..predict.au_calibration import au_evidence_for
+        from ..predict.runtime import build_runtime, resolve_device
         from ..prompts import resolve_prompts
 
         choice = self.choice
@@ -143,7 +161,12 @@ class AppEngine:
                 if choice.zero_shot and len(self._models) >= MAX_ZERO_SHOT_MODELS:
                     self._models.pop(next(iter(self._models)))
                 model = choice.build()
-                self._models[key] = (model, au_evidence_for(model, True))  # as dkclip predict scores AUs
+                runtime: str | Runtime | OnnxVideoRuntime = self.runtime
+                if self.runtime != DEFAULT_RUNTIME:
+                    device = resolve_device(self.device)
+                    runtime = build_runtime(model.eval().to(device), self.runtime, device)
+                # AU evidence as dkclip predict scores it
+                self._models[key] = LoadedModel(model, au_evidence_for(model, True), runtime)
             return self._models[key]
 
     # ------------------------------------------------------------------ sessions
@@ -187,7 +210,7 @@ class AppEngine:
             self._stage(session, uploads)
             changed = settings.changed_from(session.settings)
             report(0.0, "loading the model")
-            model, evidence = self.load(prompts)
+            loaded = self.load(prompts)
             session.runs += 1
             run_dir = session.folder / f"run-{session.runs}"
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -198,8 +221,7 @@ class AppEngine:
             outcomes = []
             for i, (item, sub) in enumerate(zip(session.staged, names, strict=True)):
                 span = (i / len(session.staged), (i + 1) / len(session.staged))
-                outcomes.append(self._predict_one(session, item, model, evidence, settings, results / sub, span,
-                                                  report))
+                outcomes.append(self._predict_one(session, item, loaded, settings, results / sub, span, report))
             results.mkdir(parents=True, exist_ok=True)
             if several:
                 self._write_index(results, outcomes, names)
@@ -243,6 +265,8 @@ class AppEngine:
             words += ["--model", c.model]
         if self.device:
             words += ["--device", self.device]
+        if self.runtime != DEFAULT_RUNTIME:
+            words += ["--runtime", self.runtime]
         words += settings.cli_args()
         several = len(staged) > 1
         words += ["--out", "results", "--render", "results" if several else "results/annotated.mp4"]
@@ -259,9 +283,8 @@ class AppEngine:
         session.staged = stage_inputs(uploads, inputs, self.max_upload_bytes)
         session.upload_key = key
 
-    def _predict_one(self, session: Session, item: StagedInput, model: DKClip, evidence: AUEvidence | None,
-                     settings: RunSettings, folder: Path, span: tuple[float, float], report: Progress
-                     ) -> InputOutcome:
+    def _predict_one(self, session: Session, item: StagedInput, loaded: LoadedModel, settings: RunSettings,
+                     folder: Path, span: tuple[float, float], report: Progress) -> InputOutcome:
         from ..predict import Predictor
         from ..predict.batch import save_result
 
@@ -269,8 +292,9 @@ class AppEngine:
         outcome = InputOutcome(item.name)
         cache = session.caches.setdefault(item.name, MediaCache())
         try:
-            aus = evidence if evidence is not None else False
-            predictor = Predictor(model, device=self.device, aus=aus, **settings.predictor_options())
+            aus = loaded.evidence if loaded.evidence is not None else False
+            predictor = Predictor(loaded.model, device=self.device, aus=aus, runtime=loaded.runtime,
+                                  **settings.predictor_options())
             detector = CachingDetector(predictor.detector, cache.memo(settings.detection_key()))
             predictor.detector = detector
             replay = cache.frames is not None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..predict.defaults import DEFAULT_RUNTIME
 
 if TYPE_CHECKING:
     from ..predict.models import ModelChoice
@@ -71,9 +72,10 @@ def theme() -> Any:
 
 
 def serve(choice: ModelChoice, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, device: str | None = None,
-          max_upload_mb: float | None = None, cache_mb: float | None = None,
+          max_upload_mb: float | None = None, cache_mb: float | None = None, runtime: str = DEFAULT_RUNTIME,
           on_ready: Callable[[str], None] | None = None) -> None:
-    """Run the app until Ctrl-C or SIGTERM. ``on_ready(url)`` is called once it answers."""
+    """Run the app until Ctrl-C or SIGTERM. ``on_ready(url)`` is called once it answers. ``runtime``: as
+    ``dkclip predict --runtime`` (built once, at start-up)."""
     from .engine import DEFAULT_CACHE_MB, DEFAULT_MAX_UPLOAD_MB
 
     choice.check()
@@ -85,7 +87,8 @@ def serve(choice: ModelChoice, *, host: str = DEFAULT_HOST, port: int = DEFAULT_
     page = None
     try:
         with _sigterm_as_interrupt():
-            engine = _engine(choice, root, device, max_upload_mb or DEFAULT_MAX_UPLOAD_MB, cache_mb or DEFAULT_CACHE_MB)
+            engine = _engine(choice, root, device, max_upload_mb or DEFAULT_MAX_UPLOAD_MB, cache_mb or DEFAULT_CACHE_MB,
+                             runtime)
             page = _launch(engine, host, port or free_port(host), int((max_upload_mb or DEFAULT_MAX_UPLOAD_MB) * 1e6))
             url = f"http://{'[' + host + ']' if ':' in host else host}:{page.server_port}/"
             if on_ready is not None:
@@ -99,11 +102,11 @@ def serve(choice: ModelChoice, *, host: str = DEFAULT_HOST, port: int = DEFAULT_
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _engine(choice: ModelChoice, root: Path, device: str | None, max_upload_mb: float, cache_mb: float
-            ) -> AppEngine:
+def _engine(choice: ModelChoice, root: Path, device: str | None, max_upload_mb: float, cache_mb: float,
+            runtime: str) -> AppEngine:
     from .engine import AppEngine
 
-    engine = AppEngine(choice, root, device=device, max_upload_mb=max_upload_mb, cache_mb=cache_mb)
+    engine = AppEngine(choice, root, device=device, max_upload_mb=max_upload_mb, cache_mb=cache_mb, runtime=runtime)
     engine.load()  # a model that cannot be loaded fails now, in one line, not at the first request
     return engine
 

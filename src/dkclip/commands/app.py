@@ -18,6 +18,7 @@ import sys
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ..app.server import DEFAULT_HOST, DEFAULT_PORT
+    from ..predict.defaults import DEFAULT_RUNTIME, RUNTIMES
 
     p = sub.add_parser("app", help="the browser interface: upload a video, see who shows which expression when",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the first prompt set for --zero-shot (the page offers the others and your own)")
     m.add_argument("--arch", default=None, help="model architecture of --clip-weights (default: recognised)")
     m.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda when available)")
+    m.add_argument("--runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME,
+                   help="torch (default, exact), torch-int8 (int8 video encoder, CPU, faster, approximate) or onnx "
+                        "(ONNX Runtime, CPU); built once at start-up")
     s = p.add_argument_group("server")
     s.add_argument("--host", default=DEFAULT_HOST,
                    help=f"address to serve on (default {DEFAULT_HOST}: this machine only)")
@@ -61,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"dkclip app: open {url} in a browser (Ctrl-C stops it)", flush=True)
 
     serve(choice, host=args.host, port=args.port, device=args.device, max_upload_mb=args.max_upload_mb,
-          cache_mb=args.cache_mb, on_ready=ready)
+          cache_mb=args.cache_mb, runtime=args.runtime, on_ready=ready)
     print("dkclip app: stopped; its temporary files are removed")
     return 0

@@ -45,7 +45,7 @@ from .outputs import (
 from .pipeline import WindowJob, WindowStream
 from .result import PredictionResult
 from .runner import ModelRunner
-from .runtime import DEFAULT_RUNTIME
+from .runtime import DEFAULT_RUNTIME, OnnxVideoRuntime, Runtime
 from .sources import FrameSource, SourceInfo, describe, open_live, open_source
 from .tracking import Tracker
 
@@ -114,7 +114,9 @@ class Predictor:
             Its quality on real faces depends on the CLIP weights and is unmeasured.
         runtime: how the model runs (:mod:`dkclip.predict.runtime`): ``"torch"`` (exact), ``"torch-int8"``
             (the video encoder's linear layers in int8, CPU) or ``"onnx"`` (the video encoder in ONNX Runtime,
-            CPU). A model given as an ``.onnx`` file (``dkclip export --onnx``) always runs in ONNX Runtime.
+            CPU), or one already built for this model by :func:`dkclip.predict.runtime.build_runtime` (kept
+            across predictors, as the app does). A model given as an ``.onnx`` file (``dkclip export --onnx``)
+            always runs in ONNX Runtime.
             Overlapping windows share their snippets, and each snippet is encoded once.
     """
 
@@ -125,7 +127,8 @@ class Predictor:
                  crop_scale: float = DEFAULT_CROP_SCALE, max_gap: float = DEFAULT_MAX_GAP,
                  min_track: float | None = None, batch_size: int = 8, device: str | torch.device | None = None,
                  fps: float | None = None, detector_options: dict[str, Any] | None = None,
-                 iou_threshold: float = 0.3, aus: AUSetting = True, runtime: str = DEFAULT_RUNTIME) -> None:
+                 iou_threshold: float = 0.3, aus: AUSetting = True,
+                 runtime: str | Runtime | OnnxVideoRuntime = DEFAULT_RUNTIME) -> None:
         if model is None:
             from .models import DEFAULT_MODEL_API_WARNING, default_model
 

@@ -20,7 +20,7 @@ from ..model.heads import head_probabilities
 from .defaults import HEADS
 from .outputs import WindowResult
 from .pipeline import WindowJob
-from .runtime import DEFAULT_RUNTIME, build_runtime
+from .runtime import DEFAULT_RUNTIME, OnnxVideoRuntime, Runtime, build_runtime, resolve_device
 from .snippet_cache import SnippetCache, SnippetKey, gather, snippet_keys
 
 if TYPE_CHECKING:
@@ -36,17 +36,22 @@ class ModelRunner:
     evidence, read off the same forward pass's embeddings."""
 
     def __init__(self, model: DKClip | OnnxModel, head: str = "global", device: str | torch.device | None = None,
-                 evidence: AUEvidence | None = None, runtime: str = DEFAULT_RUNTIME,
+                 evidence: AUEvidence | None = None, runtime: str | Runtime | OnnxVideoRuntime = DEFAULT_RUNTIME,
                  snippet_cache: bool = True) -> None:
         from ..data.pipeline import model_transforms
 
         if head not in HEADS:
             raise UsageError(f"head must be one of {HEADS}, got {head!r}")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.model = model.eval().to(self.device)
         self.head = head
         self.evidence = evidence
-        self.runtime = build_runtime(self.model, runtime, self.device)
+        if isinstance(runtime, str):
+            self.runtime = build_runtime(self.model, runtime, self.device)
+        elif runtime.config is not model.config:  # a copy (int8) shares the config object of its model
+            raise UsageError("the runtime given was built for another model")
+        else:
+            self.runtime = runtime
         self.cache = SnippetCache() if snippet_cache and self.runtime.snippet_encoding else None
         _, self.eval_tf = model_transforms(model.config)
 

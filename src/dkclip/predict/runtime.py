@@ -31,7 +31,7 @@ from .defaults import DEFAULT_RUNTIME, RUNTIMES
 if TYPE_CHECKING:
     from ..model.onnx import OnnxModel
 
-__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Runtime", "build_runtime", "quantize_encoder"]
+__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Runtime", "build_runtime", "quantize_encoder", "resolve_device"]
 
 
 class Runtime:
@@ -89,6 +89,15 @@ def quantize_encoder(model: DKClip) -> DKClip:
     return clone
 
 
+class Int8Runtime(Runtime):
+    """``torch-int8``: the model with its video encoder quantised (:func:`quantize_encoder`)."""
+
+    name = "torch-int8"
+
+    def __init__(self, model: DKClip) -> None:
+        super().__init__(quantize_encoder(model))
+
+
 class OnnxRuntime(Runtime):
     name = "onnx"
 
@@ -138,8 +147,15 @@ class OnnxVideoRuntime:
         raise NotImplementedError("an ONNX video model runs whole windows")
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device the predictor runs on: ``device``, else a GPU when there is one, else the CPU."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def build_runtime(model: DKClip | OnnxModel, runtime: str, device: torch.device) -> Runtime | OnnxVideoRuntime:
-    """``model`` (already on ``device``) on ``runtime`` (:data:`RUNTIMES`)."""
+    """``model`` (already on ``device``) on ``runtime`` (:data:`RUNTIMES`). Building int8 or ONNX costs seconds
+    (5 and 17 s for ViT-B/16): a caller that predicts many times (the app) builds it once and passes it to each
+    :class:`~dkclip.predict.Predictor`."""
     from ..model.onnx import OnnxModel
 
     if runtime not in RUNTIMES:
@@ -151,7 +167,7 @@ def build_runtime(model: DKClip | OnnxModel, runtime: str, device: torch.device)
     if runtime != "torch" and device.type != "cpu":
         raise UsageError(f"--runtime {runtime} is a CPU runtime; on {device} use --runtime torch")
     if runtime == "torch-int8":
-        return Runtime(quantize_encoder(model))
+        return Int8Runtime(model)
     if runtime == "onnx":
         return OnnxRuntime(model)
     return Runtime(model)

@@ -18,7 +18,7 @@ SRC = Path(dkclip.__file__).resolve().parent
 # The parts of the package: top-level modules of the model library are one part, "core".
 CORE = {"__init__", "config", "registry", "pretrained", "factory", "clip_loading", "torchscript_archive",
         "checkpoints", "prompts", "losses", "constants", "errors", "fileio", "tables", "stats", "video_writer",
-        "zero_shot", "signals", "threads"}
+        "zero_shot", "signals", "threads", "lazy"}
 # part -> the parts it may import (besides itself).
 ALLOWED: dict[str, set[str]] = {
     "core": {"model", "data"},  # data: only the input pipeline that create_model_and_transforms returns
@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
 }
 # Within "core", the model library never needs the engine's run config, and the small shared modules import
 # nothing heavier than each other.
-CORE_LEAVES = {"constants", "errors", "fileio", "tables", "stats", "video_writer", "signals", "threads"}
+CORE_LEAVES = {"constants", "errors", "fileio", "tables", "stats", "video_writer", "signals", "threads", "lazy"}
 
 
 def _part(module: str) -> str:

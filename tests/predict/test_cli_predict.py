@@ -115,6 +115,22 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert "--clip-weights" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("device", "says"), [("cdua", "'cdua' is not a device name"),
+                                              ("cuda:99", "'cuda:99'")])  # no machine has 100 GPUs
+def test_an_unusable_device_is_a_one_line_error(device: str, says: str, export: Path, synth_clip: Path,
+                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not torch's traceback about drivers: the option, the value and what is wrong (the app says the same)."""
+    from dkclip.app.engine import AppEngine
+    from dkclip.errors import UsageError
+    from dkclip.predict.models import ModelChoice
+
+    code = main(["predict", str(synth_clip), "--model", str(export), "--device", device, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--device: {says}" in err and "Traceback" not in err
+    with pytest.raises(UsageError, match=f"--device: {says}"):
+        AppEngine(ModelChoice(), tmp_path / "app", device=device)
+
+
 def test_zero_shot_cli(tiny_clip_file: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 30)
     out = tmp_path / "out"

@@ -113,6 +113,9 @@ class AppEngine:
         choice.check()
         if runtime not in RUNTIMES:
             raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        from ..predict.runtime import resolve_device
+
+        resolve_device(device)  # an unusable --device fails at start-up, in one line, not at the first run
         self.choice = choice
         self.root = Path(root)
         self.device = device

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DKClipError, UsageError
 
 
 @dataclass
@@ -30,22 +30,33 @@ class DistInfo:
         return self.rank == 0
 
 
+def parse_device(device: str | torch.device | None, option: str,
+                 error: type[DKClipError] = UsageError) -> torch.device:
+    """The device named by a user's ``option`` (``run.device``, ``--device``): ``"auto"`` or None is a GPU when
+    torch sees one, else the CPU. A name torch does not know, or a GPU this machine does not have, is ``error``
+    in plain words, naming the option (torch's own message is a traceback about drivers)."""
+    if device is None or device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise error(f"{option}: {str(device)!r} is not a device name (auto, cpu, cuda, cuda:N, mps)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise error(f"{option}: {str(device)!r} requested, but torch {torch.__version__} sees no CUDA device",
+                    hint=f"use {option} cpu" if option.startswith("--") else f"use {option}=auto or cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise error(f"{option}: {str(device)!r}, but only {torch.cuda.device_count()} CUDA devices are visible")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise error(f"{option}: {str(device)!r} requested, but this torch has no MPS (Apple GPU) device")
+    return dev
+
+
 def init_distributed(device: str = "auto") -> DistInfo:
     """Read torchrun's environment; start a process group when WORLD_SIZE > 1."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"run.device: {device!r} is not a device name (auto, cpu, cuda, cuda:N, mps)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"run.device: {device!r} requested, but torch {torch.__version__} sees no CUDA device",
-                          hint="use run.device=auto or cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ConfigError(f"run.device: {device!r}, but only {torch.cuda.device_count()} CUDA devices are visible")
+    dev = parse_device(device, "run.device", ConfigError)
     if dev.type == "cuda":
         dev = torch.device("cuda", local_rank)
         torch.cuda.set_device(dev)

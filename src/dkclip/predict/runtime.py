@@ -148,8 +148,11 @@ class OnnxVideoRuntime:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """The device the predictor runs on: ``device``, else a GPU when there is one, else the CPU."""
-    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    """The device the predictor runs on: ``device`` (``--device``; an unusable one is a plain error), else a GPU
+    when there is one, else the CPU."""
+    from ..engine.distributed import parse_device
+
+    return parse_device(device, "--device")
 
 
 def build_runtime(model: DKClip | OnnxModel, runtime: str, device: torch.device) -> Runtime | OnnxVideoRuntime:

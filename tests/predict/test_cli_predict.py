@@ -131,6 +131,18 @@ def test_an_unusable_device_is_a_one_line_error(device: str, says: str, export: 
         AppEngine(ModelChoice(), tmp_path / "app", device=device)
 
 
+@pytest.mark.parametrize("fps", ["0", "-3", "nan"])
+def test_a_frame_rate_that_is_not_positive_is_refused(fps: str, export: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """0 used to mean the default and -3 gave negative times (no face tracked, exit 0)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, image in enumerate(render_clip(ClipSpec(clip_id="f", label=0, identity=3, num_frames=4))[0]):
+        Image.fromarray(image).save(frames / f"{i}.png")
+    code = main(["predict", str(frames), "--model", str(export), "--detector", "none", "--fps", fps])
+    assert code == 2 and "fps must be a positive number" in capsys.readouterr().err
+
+
 def test_zero_shot_cli(tiny_clip_file: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 30)
     out = tmp_path / "out"

@@ -46,7 +46,7 @@ from .pipeline import WindowJob, WindowStream
 from .result import PredictionResult
 from .runner import ModelRunner
 from .runtime import DEFAULT_RUNTIME, OnnxVideoRuntime, Runtime
-from .sources import FrameSource, SourceInfo, describe, open_live, open_source
+from .sources import FrameSource, SourceInfo, check_fps, describe, open_live, open_source
 from .tracking import Tracker
 
 if TYPE_CHECKING:
@@ -151,6 +151,7 @@ class Predictor:
             raise UsageError("detect_every and batch_size must be at least 1")
         if crop_scale <= 0 or max_gap < 0:
             raise UsageError("crop_scale must be positive and max_gap not negative")
+        check_fps(fps)
         evidence = au_evidence_for(model, aus)
         self.evidence = evidence
         self.runner = ModelRunner(model, head, device, evidence, runtime)

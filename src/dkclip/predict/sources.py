@@ -31,7 +31,7 @@ import numpy as np
 from ..data.decoding import DEFAULT_FPS, VideoDecoder, fit_to_size, load_image
 from ..data.errors import MediaError
 from ..data.media import natural_key
-from ..errors import PredictionError
+from ..errors import PredictionError, UsageError
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 # Extensions picked up when a directory is searched; any other file named explicitly is still tried with PyAV.
@@ -236,6 +236,13 @@ def _check_file(path: str) -> None:
         raise PredictionError(f"{path}: empty file (0 bytes)")
 
 
+def check_fps(fps: float | None) -> None:
+    """The frame rate given for frame folders and images: None (the default) or a positive number (0 used to
+    mean the default and a negative one gave negative times: no face was ever tracked)."""
+    if fps is not None and not (0 < fps < float("inf")):
+        raise UsageError(f"fps must be a positive number of frames per second, got {fps}")
+
+
 def open_source(path: str | os.PathLike[str], *, fps: float | None = None, realtime: bool = False,
                 max_seconds: float | None = None) -> FrameSource:
     """Open one medium: a frame folder, an image (by extension), or anything else as a video with PyAV.
@@ -243,6 +250,7 @@ def open_source(path: str | os.PathLike[str], *, fps: float | None = None, realt
     ``fps`` sets the frame rate of frame folders and images (default 25); videos use their timestamps.
     """
     path = os.fspath(path)
+    check_fps(fps)
     _check_file(path)
     image_fps = fps or DEFAULT_IMAGE_FPS
     if os.path.isdir(path):

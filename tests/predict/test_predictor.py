@@ -191,3 +191,14 @@ def test_predictor_loads_a_model_path_and_checks_settings(tmp_path: Path) -> Non
     with pytest.raises(UsageError, match="stride"):
         Predictor(tiny_model(), detector="none", window=1.0, stride=2.0)
     torch.manual_seed(0)
+
+
+@pytest.mark.parametrize(("option", "value", "says"), [
+    ("window", float("nan"), "window and stride"), ("window", float("inf"), "window and stride"),
+    ("stride", 0.0, "window and stride"), ("crop_scale", float("nan"), "crop_scale"),
+    ("max_gap", float("inf"), "max_gap"), ("min_track", -1.0, "min_track"), ("fps", 0.0, "fps"),
+])
+def test_settings_out_of_range_are_refused_nan_and_inf_too(option: str, value: float, says: str) -> None:
+    """nan used to pass every `<= 0` check and end in a traceback; an infinite window ran and predicted nothing."""
+    with pytest.raises(UsageError, match=says):
+        Predictor(tiny_model(), detector="none", **{option: value})

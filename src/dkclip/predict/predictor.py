@@ -18,6 +18,7 @@ The model's own config says how its input is made (size, normalisation, T, N, cl
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -142,15 +143,19 @@ class Predictor:
             from .models import load_trained
 
             model = load_trained(model)
-        if window <= 0 or stride <= 0:
-            raise UsageError(f"window and stride must be positive (got {window} s and {stride} s)")
+        # Written so that nan fails each check too (every comparison with nan is False).
+        if not (0 < window < math.inf and 0 < stride < math.inf):
+            raise UsageError(f"window and stride must be positive numbers of seconds (got {window} s and {stride} s)")
         if stride > window:
             raise UsageError(f"stride ({stride} s) longer than the window ({window} s) would leave frames without "
                              "a prediction")
         if detect_every < 1 or batch_size < 1:
             raise UsageError("detect_every and batch_size must be at least 1")
-        if crop_scale <= 0 or max_gap < 0:
-            raise UsageError("crop_scale must be positive and max_gap not negative")
+        if not (0 < crop_scale < math.inf and 0 <= max_gap < math.inf):
+            raise UsageError(f"crop_scale must be positive and max_gap not negative (got {crop_scale} and "
+                             f"{max_gap} s)")
+        if min_track is not None and not 0 <= min_track < math.inf:
+            raise UsageError(f"min_track must be a number of seconds, not negative (got {min_track})")
         check_fps(fps)
         evidence = au_evidence_for(model, aus)
         self.evidence = evidence

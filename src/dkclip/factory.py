@@ -211,12 +211,18 @@ def locate_model(path: str | os.PathLike) -> ModelSource:
                               "clip_weights= / --clip-weights, a trained DK-CLIP with its run directory or export")
     if path.suffix == ".safetensors" and _is_export(path.parent):
         return locate_model(path.parent)
-    if path.suffix == ".onnx":
+    if is_onnx_file(path):
         raise CheckpointError(f"{path} is an ONNX video model (dkclip export --onnx): it runs in prediction "
                               "(dkclip predict --model FILE.onnx, Predictor(path), load_model(path, onnx=True)); "
                               "training and evaluation need the PyTorch export beside it")
     raise CheckpointError(f"cannot load a model from {path}: expected a run directory, an exported model folder "
                           f"({WEIGHTS_NAME} + {CONFIG_NAME}) or a last.pt checkpoint")
+
+
+def is_onnx_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` names the ``.onnx`` video model of ``dkclip export --onnx`` (a file; an export folder the
+    user named ``something.onnx`` is a PyTorch export like any other)."""
+    return Path(path).suffix == ".onnx" and not Path(path).is_dir()
 
 
 def _read_config(path: Path) -> DKClipConfig:
@@ -266,7 +272,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
 
     ``onnx=True`` also accepts the ``.onnx`` video model of ``dkclip export --onnx``: an
     :class:`~dkclip.model.onnx.OnnxModel` (ONNX Runtime on the CPU), which predicts but does not train."""
-    if onnx and Path(path).suffix == ".onnx":
+    if onnx and is_onnx_file(path):
         from .model.onnx import OnnxModel
 
         if torch.device(map_location).type != "cpu":

@@ -76,3 +76,15 @@ def test_onnx_model_file_predicts(tmp_path: Path, torch_result) -> None:  # type
 def test_unknown_runtime_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="runtime must be one of"):
         Predictor(tiny_model(), detector=BlobDetector(), runtime="tensorrt")
+
+
+def test_an_export_folder_named_dot_onnx_is_a_pytorch_export(tmp_path: Path) -> None:
+    """`dkclip export --out model.onnx` makes a folder of that name: it loads as the export it is (it was
+    taken for an ONNX file and reported as 'model not found')."""
+    import dkclip
+    from dkclip.factory import is_onnx_file
+
+    folder = dkclip.save_model(tiny_model(), tmp_path / "model.onnx")
+    assert folder.is_dir() and not is_onnx_file(folder) and is_onnx_file(tmp_path / "missing.onnx")
+    assert isinstance(dkclip.load_model(folder, onnx=True), dkclip.DKClip)
+    assert Predictor(folder, detector="none").runtime == "torch"

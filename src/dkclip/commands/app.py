@@ -46,12 +46,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
+    from ..factory import is_onnx_file
     from ..predict.models import DEFAULT_MODEL_WARNING, ModelChoice
 
     choice = ModelChoice(model=args.model, zero_shot=args.zero_shot, clip_weights=args.clip_weights,
                          prompts=args.prompts, arch=args.arch)
     choice.check()
-    if args.model and args.model.endswith(".onnx"):  # the Predictor opens those itself; the app keeps one model
+    if args.model and is_onnx_file(args.model):  # the Predictor opens those itself; the app keeps one model
         raise UsageError("dkclip app runs PyTorch models (an export, run directory, best/ or last.pt); an ONNX "
                          "model runs with dkclip predict --model FILE.onnx")
     # Looked for, not imported: Gradio reads its settings (where uploads go) when imported, which serve() sets.

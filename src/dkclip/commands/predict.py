@@ -120,12 +120,13 @@ def au_setting(args: argparse.Namespace) -> bool | str:
 
 
 def build_predictor(args: argparse.Namespace, choice: ModelChoice, device: Any = None) -> Predictor:
+    from ..factory import is_onnx_file
     from ..predict.predictor import Predictor
 
     options = {"max_faces": args.max_faces, "min_face_size": args.min_face_size, "threshold": args.threshold}
     choice.check()
     # An ONNX video model (dkclip export --onnx) is opened by the Predictor itself; ModelChoice builds PyTorch ones.
-    onnx_file = bool(choice.model and choice.model.endswith(".onnx"))
+    onnx_file = bool(choice.model and is_onnx_file(choice.model))
     model = choice.model if onnx_file else choice.build()
     return Predictor(model, detector=args.detector, window=args.window, stride=args.stride,
                      detect_every=args.detect_every, head=args.head, align=args.align, crop_scale=args.crop_scale,

@@ -49,6 +49,7 @@ def test_dotted_overrides_are_typed() -> None:
         ("run.progress=maybe", r"run\.progress: expected true/false"),
         ("schedule.warmup_epochs=80", r"warmup_epochs must lie in \[0, epochs\]"),
         ("optim", r"not of the form section\.key=value"),
+        ("eval.num_clips=0", r"eval\.num_clips \(--clips\) must be >= 1, got 0"),  # was a traceback in evaluate
     ],
 )
 def test_config_errors_name_the_key(override: str, message: str) -> None:

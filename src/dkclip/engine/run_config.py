@@ -426,6 +426,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"loss.active_epochs must be [start, stop], got {cfg.loss.active_epochs}")
     if cfg.eval.every < 1:
         raise ConfigError("eval.every must be >= 1")
+    if cfg.eval.num_clips < 1:
+        raise ConfigError(f"eval.num_clips (--clips) must be >= 1, got {cfg.eval.num_clips}")
     o = cfg.optim
     if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
         raise ConfigError(f"optim.betas must be two values in [0, 1), got {o.betas}")

@@ -113,3 +113,14 @@ def test_threads_apply_to_the_run_only(tmp_path: Path) -> None:
     finally:
         trainer._pretrain = real  # type: ignore[assignment]
     assert seen == [3] and torch.get_num_threads() == 1  # the fixture's setting
+
+
+@pytest.mark.parametrize(("option", "value"), [("steps", 0), ("lr", float("nan")), ("lr", -1.0), ("log_every", 0),
+                                               ("workers", -1), ("threads", -1), ("p_emotion", 2.0)])
+def test_settings_out_of_range_name_the_flag(option: str, value: float) -> None:
+    """Each was a traceback from inside torch (zero division, 'Invalid learning rate: nan', ...)."""
+    from dkclip.errors import ConfigError
+
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ConfigError, match=f"{option} \\({flag}\\)"):
+        PretrainConfig(**{option: value})  # type: ignore[arg-type]

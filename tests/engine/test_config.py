@@ -50,6 +50,10 @@ def test_dotted_overrides_are_typed() -> None:
         ("schedule.warmup_epochs=80", r"warmup_epochs must lie in \[0, epochs\]"),
         ("optim", r"not of the form section\.key=value"),
         ("eval.num_clips=0", r"eval\.num_clips \(--clips\) must be >= 1, got 0"),  # was a traceback in evaluate
+        ("loss.lam=nan", r"loss\.lam must be >= 0, got nan"),
+        ("augment.mixup_alpha=-1", r"augment\.mixup_alpha must be >= 0"),  # silently meant 0 before
+        ("augment.flip_p=1.5", r"augment\.flip_p is a probability"),
+        ("augment.crop_scales=[1.0,1.2]", r"augment\.crop_scales must be fractions in \(0, 1\]"),
     ],
 )
 def test_config_errors_name_the_key(override: str, message: str) -> None:

@@ -447,8 +447,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ConfigError(f"data.workers must be >= 0, got {d.workers}")
     if d.eval_batch_size < 1 or d.num_frames < 1 or (d.eval_num_frames is not None and d.eval_num_frames < 1):
         raise ConfigError("data.eval_batch_size, data.num_frames and data.eval_num_frames must be >= 1")
-    if cfg.loss.lam < 0:
+    if not 0 <= cfg.loss.lam < math.inf:  # written so that nan fails too
         raise ConfigError(f"loss.lam must be >= 0, got {cfg.loss.lam}")
+    _check_augment(cfg.augment)
     if cfg.run.log_every < 1:
         raise ConfigError(f"run.log_every must be >= 1, got {cfg.run.log_every}")
     if cfg.run.max_steps is not None and cfg.run.max_steps < 1:
@@ -460,6 +461,22 @@ def validate(cfg: TrainConfig) -> None:
     from .protocols import check_protocol
 
     check_protocol(cfg)
+
+
+def _check_augment(a: AugmentSection) -> None:
+    """Mixing and augmentation settings (a negative α silently disabled its branch, nan failed mid-epoch)."""
+    for key in ("mixup_alpha", "fmix_alpha"):
+        value = getattr(a, key)
+        if not 0 <= value < math.inf:
+            raise ConfigError(f"augment.{key} must be >= 0 (0: that branch off), got {value}")
+    for key in ("switch_prob", "mix_prob", "flip_p", "color_jitter_p", "grayscale_p"):
+        value = getattr(a, key)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"augment.{key} is a probability: it must lie in [0, 1], got {value}")
+    if not 0 <= a.label_smoothing < 1:
+        raise ConfigError(f"augment.label_smoothing must lie in [0, 1), got {a.label_smoothing}")
+    if not a.crop_scales or not all(0 < c <= 1 for c in a.crop_scales):
+        raise ConfigError(f"augment.crop_scales must be fractions in (0, 1] of the short side, got {a.crop_scales}")
 
 
 def _check_frames(cfg: TrainConfig) -> None:

@@ -76,3 +76,13 @@ def test_cli_compares_two_runs_on_the_same_clips(tmp_path: Path, capsys: pytest.
     _write(tmp_path / "C.csv", y[:300], b[:300])
     assert cli_main(["compare", str(tmp_path / "runA"), str(tmp_path / "C.csv")]) == 1
     assert "not on the same clips: 100 of A's 400 are not in B" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("resamples", [0, -5])
+def test_no_resamples_is_a_plain_error(resamples: int) -> None:
+    """--resamples 0 was an IndexError from the percentile code, -5 a numpy shape error."""
+    from dkclip.errors import UsageError
+    from dkclip.stats import bootstrap_ci
+
+    with pytest.raises(UsageError, match="at least 1 resample"):
+        bootstrap_ci(np.array([0, 1, 1]), np.array([0, 1, 0]), resamples=resamples)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UsageError
+
 
 def uar_war(labels: np.ndarray, preds: np.ndarray) -> tuple[float, float]:
     labels, preds = np.asarray(labels), np.asarray(preds)
@@ -29,6 +31,8 @@ def uar_war(labels: np.ndarray, preds: np.ndarray) -> tuple[float, float]:
 def stratified_indices(labels: np.ndarray, resamples: int, seed: int) -> np.ndarray:
     """(resamples, n) clip indices: per class (in sorted order), its clips drawn with replacement, so every class
     keeps its count. Columns ``[start, start + k)`` of every row hold the k clips of one class."""
+    if resamples < 1:  # 0 gave an IndexError deep in the percentile code, a negative number a numpy error
+        raise UsageError(f"the bootstrap needs at least 1 resample (--resamples), got {resamples}")
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     out = np.empty((resamples, labels.size), dtype=np.int64)

@@ -210,3 +210,9 @@ def test_no_import_cycles() -> None:
     graph = {m: _runtime_edges(p, set(paths)) for m, p in paths.items()}
     cycles = _strongly_connected(graph)
     assert not cycles, "modules that import each other:\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def test_no_module_over_500_lines() -> None:
+    """Small modules, one job each (issue 17): a module that grows past 500 lines is split where its jobs part."""
+    sizes = {str(p.relative_to(SRC)): len(p.read_text(encoding="utf-8").splitlines()) for p in SRC.rglob("*.py")}
+    assert {name: n for name, n in sizes.items() if n > 500} == {}

@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..engine.run_config import TrainConfig, apply_overrides, load_config, validate
+from ..engine.config_checks import validate
+from ..engine.run_config import TrainConfig, apply_overrides, load_config
 from ..errors import ConfigError
 from .records import Knobs
 

@@ -1,7 +1,7 @@
 """Checks of a run that need its data, made after the datasets are built and before any training step, so that
 a mistake costs seconds, never an epoch: batch sizes against the data, the validation split (not empty, no clip
 shared with training), duplicate list lines, and the classes of the data against the model's prompts.
-(Checks of the config values alone are in :func:`dkclip.engine.run_config.validate`.)
+(Checks of the config values alone are in :func:`dkclip.engine.config_checks.validate`.)
 """
 
 from __future__ import annotations

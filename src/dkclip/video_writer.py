@@ -10,6 +10,10 @@ from typing import Any
 
 import numpy as np
 
+# The container format of each video file extension we write (``--render``, the app); the key set is what a
+# video file name may end with.
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+
 
 def pick_video_codec() -> str:
     """libx264 when this FFmpeg build has it, else mpeg4 (always built in)."""

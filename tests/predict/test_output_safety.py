@@ -90,6 +90,23 @@ def test_foreign_files_and_rendered_videos(export: Path, videos: dict[str, Path]
     assert "rendered from" in capsys.readouterr().err and render.read_bytes() == before
 
 
+def test_render_names_a_video_file_or_a_folder(export: Path, videos: dict[str, Path], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """One input: a video file name is the file; a folder (existing, or a name without extension) gets
+    <input name>.mp4 inside; another extension is refused before anything runs."""
+    existing = tmp_path / "existing"
+    existing.mkdir()  # was refused as "a file dkclip predict did not render"
+    for folder in (existing, tmp_path / "new"):
+        assert _run(export, str(videos["a"]), "--render", str(folder), "--no-plot") == 0
+        assert [p.name for p in folder.iterdir() if not p.name.startswith(".")] == ["a.mp4"]
+        assert rendered_source(folder / "a.mp4") == str(videos["a"])
+    mkv = tmp_path / "a.mkv"
+    assert _run(export, str(videos["a"]), "--render", str(mkv), "--no-plot") == 0 and mkv.stat().st_size > 0
+    capsys.readouterr()
+    assert _run(export, str(videos["a"]), "--render", str(tmp_path / "a.xyz"), "--no-plot") == 2
+    assert "a video file name ends with .mp4" in capsys.readouterr().err and not (tmp_path / "a.xyz").exists()
+
+
 def test_batch_index_keeps_earlier_rows(export: Path, videos: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "batch"
     assert _run(export, str(videos["a"]), str(videos["b"]), "--out", str(out), "--no-plot") == 0

@@ -81,7 +81,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     o.add_argument("--out", default=None, help="folder for frames.csv, windows.csv, windows.json, timeline.png")
     o.add_argument("--no-plot", action="store_true", help="skip timeline.png")
     o.add_argument("--render", default=None,
-                   help="write an annotated video (a file for one input, a folder for several)")
+                   help="write an annotated video: a file (.mp4, .mov, .mkv, ...) for one input, or a folder "
+                        "(<input name>.mp4 inside; one per input for several)")
     o.add_argument("--overwrite", action="store_true",
                    help="replace results of another input in --out (or a --render file); by default they are kept "
                         "and the run is refused")
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..predict.batch import BatchInterrupted, predict_inputs
     from ..predict.models import DEFAULT_MODEL_WARNING
+    from ..predict.runtime import resolve_device
 
     if args.live and args.inputs:
         raise UsageError("--live reads one live input: give it without INPUT files")
@@ -169,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     choice = model_choice(args)
     choice.check()
     au_setting(args)
+    resolve_device(args.device)  # an unusable --device fails now, before a model is loaded
     if choice.is_default:
         print(f"warning: {DEFAULT_MODEL_WARNING}", file=sys.stderr)
     if args.live:

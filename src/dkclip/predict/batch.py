@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DKClipError, UsageError
 from ..fileio import atomic_write_text
 from ..signals import interrupt_exit_code, signal_name
+from ..video_writer import CONTAINERS
 from .output_folder import check_replace, prepare_output, save_result
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from .predictor import Predictor
     from .result import PredictionResult
 
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 INDEX_NAME = "index.csv"
 
 
@@ -105,9 +105,24 @@ def resolve_inputs(inputs: Sequence[str | os.PathLike[str]], render: str | os.Pa
     if not paths:
         raise UsageError(f"no videos, frame folders or images found in {' '.join(str(i) for i in inputs)}")
     several = len(paths) > 1
-    if several and render is not None and Path(render).suffix.lower() in VIDEO_SUFFIXES:
+    if several and render is not None and Path(render).suffix.lower() in CONTAINERS:
         raise UsageError(f"--render {render}: with {len(paths)} inputs, --render names a folder")
     return paths, (list(output_names(paths)) if several else [None])
+
+
+def render_target(render: str | os.PathLike[str] | None, paths: Sequence[Path]) -> Path | None:
+    """Where ``--render`` puts the annotated video(s). With several inputs it is a folder. With one, a video file
+    name (.mp4, .mov, .mkv, ...) is the file, and a folder (one that exists, or a name without extension) gets
+    ``<input name>.mp4`` inside, as with several; any other extension is refused (it used to get an mp4 under
+    that name, and an existing empty folder was called 'a file dkclip predict did not render')."""
+    if render is None:
+        return None
+    target = Path(render)
+    if len(paths) > 1 or target.suffix.lower() in CONTAINERS:
+        return target
+    if target.is_dir() or not target.suffix:
+        return target / f"{output_names(paths)[0]}.mp4"
+    raise UsageError(f"--render {render}: a video file name ends with {', '.join(CONTAINERS)} (or name a folder)")
 
 
 @dataclass(frozen=True)
@@ -191,7 +206,7 @@ def predict_inputs(build: Callable[[Any], Predictor], inputs: Sequence[str | os.
     ``on_result(result, seconds)`` and ``on_failure(report)`` are called per input as it finishes (every rank).
     """
     paths, names = resolve_inputs(inputs, render)
-    dest = Destinations(Path(out) if out is not None else None, Path(render) if render is not None else None,
+    dest = Destinations(Path(out) if out is not None else None, render_target(render, paths),
                         plot, overwrite)
     locks = _lock_outputs(dest, len(paths) > 1)
     done: list[InputReport] = []

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..fileio import atomic_write
+from ..video_writer import CONTAINERS
 from .sources import open_source
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
     faces = _faces_by_frame(result)
     rate = fps or float(result.video.get("fps") or 25.0)
     codec = pick_video_codec()
-    container = _CONTAINERS.get(path.suffix.lower(), "mp4")
+    container = CONTAINERS.get(path.suffix.lower(), "mp4")  # the temporary file of an atomic write has none
 
     def encode(tmp: str) -> None:
         source = result.reopen() if result.reopen is not None else open_source(result.source, fps=rate)
@@ -157,9 +158,6 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
 
     return atomic_write(path, encode)  # a half-written video never takes the name
 
-
-# Container formats by extension (the temporary file of an atomic write has none).
-_CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 
 
 def _encode(src: Any, out: Any, faces: dict[int, list[dict[str, Any]]], class_names: list[str], rate: float,

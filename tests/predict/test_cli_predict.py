@@ -143,6 +143,15 @@ def test_a_frame_rate_that_is_not_positive_is_refused(fps: str, export: Path, tm
     assert code == 2 and "fps must be a positive number" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan"])
+def test_live_max_seconds_must_be_positive(seconds: str, export: Path, synth_clip: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """-1 used to read nothing and print 'no face tracked' with exit 0."""
+    code = main(["predict", "--live", str(synth_clip), "--model", str(export), "--detector", "none",
+                 "--max-seconds", seconds])
+    assert code == 2 and "--max-seconds" in capsys.readouterr().err
+
+
 def test_zero_shot_cli(tiny_clip_file: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.mp4", 30)
     out = tmp_path / "out"

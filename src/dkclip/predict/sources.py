@@ -18,6 +18,7 @@ Every problem with an input raises :class:`~dkclip.errors.PredictionError` namin
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -170,6 +171,8 @@ class VideoSource(FrameSource):
     def __init__(self, path: str, *, live: bool = False, input_format: str | None = None,
                  options: dict[str, str] | None = None, realtime: bool = False,
                  max_seconds: float | None = None, threads: str = "AUTO") -> None:
+        if max_seconds is not None and not 0 < max_seconds <= math.inf:
+            raise UsageError(f"max_seconds (--max-seconds) must be a positive number of seconds, got {max_seconds}")
         self.path = path
         if not live:
             _check_file(path)

@@ -215,6 +215,13 @@ def test_presets_and_knobs() -> None:
     assert wild.background == "busy" and wild.rotation == 2.0 and wild.face_scale[1] < 1.0
     with pytest.raises(ValueError):
         preset_config("aligned", noise_kinds=("rain",))
+    # were numpy's "high - low < 0" and "cannot convert float NaN to integer" from inside the renderer
+    for knob, value, says in (("offset", -1.0, "offset must be a number ≥ 0"),
+                              ("rotation", float("nan"), "rotation must be a number ≥ 0"),
+                              ("lighting", 2.0, r"lighting must be in \[0, 1\]"),
+                              ("face_scale", (float("nan"),) * 2, "face_scale must be")):
+        with pytest.raises(ValueError, match=says):
+            preset_config("wild", **{knob: value})
 
 
 def test_render_api_and_speed() -> None:

@@ -9,6 +9,7 @@ robustness. Each factor is a field here, so the CLI can override one without lea
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -55,8 +56,19 @@ class SynthConfig:
         unknown = set(self.noise_kinds) - set(NOISE_KINDS)
         if unknown:
             raise ValueError(f"unknown noise kinds {sorted(unknown)}; use {NOISE_KINDS}")
-        if self.face_scale[0] <= 0 or self.face_scale[0] > self.face_scale[1]:
+        if not 0 < self.face_scale[0] <= self.face_scale[1] < math.inf:
             raise ValueError(f"face_scale must be a (min, max) range of positive numbers, got {self.face_scale}")
+        # Amplitudes: a negative one gave numpy's "high - low < 0", nan "cannot convert float NaN to integer".
+        for name in ("offset", "translation", "rotation", "scale_drift"):
+            value = getattr(self, name)
+            if not 0.0 <= value < math.inf:
+                raise ValueError(f"{name} must be a number ≥ 0, got {value}")
+        for name in ("lighting", "accessories"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in 1..100, got {self.jpeg_quality}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

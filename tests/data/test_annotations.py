@@ -8,6 +8,7 @@ import pytest
 
 from dkclip.data.annotations import PathRewrite, detect_format, format_list_line, load_annotations
 from dkclip.data.errors import AnnotationError
+from dkclip.errors import UsageError
 
 
 def write(tmp_path: Path, name: str, text: str) -> str:
@@ -79,7 +80,7 @@ def test_detect_format() -> None:
 
 def test_rewrite_parse_and_roundtrip(tmp_path: Path) -> None:
     assert PathRewrite.parse("/a=/b") == PathRewrite("/a", "/b")
-    with pytest.raises(ValueError):
+    with pytest.raises(UsageError, match="OLD=NEW"):  # a UsageError: the CLI prints one line, not a traceback
         PathRewrite.parse("/a")
     line = format_list_line("/x y/z", 12, 4)
     src = write(tmp_path, "r.txt", line + "\n")

@@ -207,3 +207,13 @@ def test_check_reports_duplicates_and_fails_on_an_empty_list(tmp_path: Path,
     empty.write_text("# nothing yet\n\n")
     rc, text, _ = _run(capsys, "prepare", "check", str(empty))
     assert rc == 1 and "the list is empty" in text
+
+
+def test_check_refuses_no_classes(tmp_path: Path) -> None:
+    """--num-classes 0 reported every label out of range instead of saying what was wrong."""
+    from dkclip.errors import UsageError
+
+    listed = tmp_path / "l.txt"
+    listed.write_text("a/b 10 1\n")
+    with pytest.raises(UsageError, match="--num-classes must be at least 1"):
+        check_list(str(listed), num_classes=0)

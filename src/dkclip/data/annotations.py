@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..errors import UsageError
 from .errors import AnnotationError
 
 ListFormat = Literal["auto", "list", "path_label", "csv"]
@@ -82,10 +83,10 @@ class PathRewrite:
     def parse(cls, spec: str) -> PathRewrite:
         """Parse ``old=new``. The split is at the first ``=``; ``new`` may be empty (strip the prefix)."""
         if "=" not in spec:
-            raise ValueError(f"path rewrite must look like OLD=NEW, got {spec!r}")
+            raise UsageError(f"path rewrite must look like OLD=NEW, got {spec!r}")
         old, new = spec.split("=", 1)
         if not old:
-            raise ValueError(f"path rewrite has an empty OLD prefix: {spec!r}")
+            raise UsageError(f"path rewrite has an empty OLD prefix: {spec!r}")
         return cls(old, new)
 
     def apply(self, path: str) -> str | None:

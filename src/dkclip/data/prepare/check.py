@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ...errors import UsageError
 from ..annotations import load_annotations
 from ..errors import DataError
 from ..media import AutoReader
@@ -48,6 +49,8 @@ def check_list(list_file: str, *, root: str | None = None, rewrites: Iterable[st
     """Check every clip of a list: the media exists and is non-empty, the label is in range, no path is listed
     twice, and the listed num_frames matches the disk (videos are counted from their headers, or by demuxing).
     An empty list is not ok."""
+    if num_classes is not None and num_classes < 1:  # every label was reported out of range
+        raise UsageError(f"--num-classes must be at least 1, got {num_classes}")
     reader = AutoReader()
     records = load_annotations(list_file, fmt=fmt, root=root, rewrites=rewrites)
     out = ListCheck(records=len(records))

@@ -209,3 +209,13 @@ def test_a_cpu_runtime_is_built_once_and_the_command_line_writes_the_same_files(
     assert main(shlex.split(first.command)[1:]) == 0
     assert _files(cli_dir / "results") == app_files
     assert '"runtime": "torch-int8"' in app_files["windows.json"].decode()
+
+
+@pytest.mark.parametrize(("option", "value"), [("max_upload_mb", 0.0), ("max_upload_mb", -1.0),
+                                               ("cache_mb", -1.0), ("cache_mb", float("nan"))])
+def test_limits_out_of_range_are_refused(option: str, value: float, tmp_path: Path) -> None:
+    """--max-upload-mb 0 silently meant the default (500), -1 refused every upload, --cache-mb nan was a
+    traceback."""
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(UsageError, match=flag):
+        AppEngine(ModelChoice(), tmp_path, **{option: value})  # type: ignore[arg-type]

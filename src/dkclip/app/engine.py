@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import io
 import logging
+import math
 import os
 import shutil
 import threading
@@ -113,6 +114,11 @@ class AppEngine:
         choice.check()
         if runtime not in RUNTIMES:
             raise UsageError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        # Written so that nan fails too. 0 MB of cache keeps no frames (each rerun decodes again).
+        if not 0 < max_upload_mb < math.inf:
+            raise UsageError(f"--max-upload-mb must be a positive number of MB, got {max_upload_mb}")
+        if not 0 <= cache_mb < math.inf:
+            raise UsageError(f"--cache-mb must be a number of MiB >= 0, got {cache_mb}")
         from ..predict.runtime import resolve_device
 
         resolve_device(device)  # an unusable --device fails at start-up, in one line, not at the first run

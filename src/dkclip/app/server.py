@@ -81,15 +81,16 @@ def serve(choice: ModelChoice, *, host: str = DEFAULT_HOST, port: int = DEFAULT_
     choice.check()
     if port < 0 or port > 65535:
         raise UsageError(f"--port must be in 0..65535, got {port}")
+    upload_mb = DEFAULT_MAX_UPLOAD_MB if max_upload_mb is None else max_upload_mb  # 0 is not "the default"
     root = Path(tempfile.mkdtemp(prefix="dkclip-app-"))
     _gradio_environment(root)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests, one line each
     page = None
     try:
         with _sigterm_as_interrupt():
-            engine = _engine(choice, root, device, max_upload_mb or DEFAULT_MAX_UPLOAD_MB, cache_mb or DEFAULT_CACHE_MB,
+            engine = _engine(choice, root, device, upload_mb, DEFAULT_CACHE_MB if cache_mb is None else cache_mb,
                              runtime)
-            page = _launch(engine, host, port or free_port(host), int((max_upload_mb or DEFAULT_MAX_UPLOAD_MB) * 1e6))
+            page = _launch(engine, host, port or free_port(host), engine.max_upload_bytes)
             url = f"http://{'[' + host + ']' if ':' in host else host}:{page.server_port}/"
             if on_ready is not None:
                 on_ready(url)

@@ -289,7 +289,8 @@ def test_the_app_in_a_real_browser(app: dict[str, Any], scene: Path, tmp_path: P
             deadline = time.monotonic() + 120
             while len(list(app["tmp"].glob("dkclip-app-*/sessions/*"))) > 1 and time.monotonic() < deadline:
                 time.sleep(0.2)
-            assert len(list(app["tmp"].glob("dkclip-app-*/sessions/*"))) == 1
+            left = list(app["tmp"].glob("dkclip-app-*/sessions/*"))
+            assert len(left) == 1, (left, app["log"].read_text()[-3000:])
             assert not outside, f"the page loaded from outside the app: {outside[:5]}"
         finally:
             browser.close()

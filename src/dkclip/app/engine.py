@@ -192,10 +192,13 @@ class AppEngine:
         """Forget a tab (closed or timed out) and remove its folder; a run still going is cancelled."""
         with self._sessions_lock:
             session = self._sessions.pop(key, None)
+        logger.info("dkclip app: tab %s closed%s", key[:6], "" if session is not None else " (it had no folder)")
         if session is not None:
             session.cancel.set()
             with session.lock:
                 shutil.rmtree(session.folder, ignore_errors=True)
+            if session.folder.exists():
+                logger.warning("dkclip app: could not remove the closed tab's folder %s", session.folder)
 
     def cancel(self, key: str) -> None:
         with self._sessions_lock:

@@ -31,7 +31,8 @@ from .defaults import DEFAULT_RUNTIME, RUNTIMES
 if TYPE_CHECKING:
     from ..model.onnx import OnnxModel
 
-__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Runtime", "build_runtime", "quantize_encoder", "resolve_device"]
+__all__ = ["DEFAULT_RUNTIME", "RUNTIMES", "Int8Runtime", "Runtime", "build_runtime", "quantize_encoder",
+           "resolve_device"]
 
 
 class Runtime:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import DKClipError, UsageError
-from ..factory import is_onnx_file
+from ..factory import is_onnx_file, load_model
 from .au_calibration import AUSetting, au_evidence_for
 from .crops import Cropper, store_size
 from .defaults import (
@@ -137,8 +137,6 @@ class Predictor:
             logger.warning(DEFAULT_MODEL_API_WARNING)
             model = default_model()
         elif isinstance(model, str | os.PathLike) and is_onnx_file(model):
-            from ..factory import load_model
-
             model = load_model(model, onnx=True)
         elif isinstance(model, str | os.PathLike):
             from .models import load_trained

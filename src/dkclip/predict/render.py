@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..fileio import atomic_write
-from ..video_writer import CONTAINERS
+from ..video_writer import CONTAINERS, make_reproducible, pick_video_codec
 from .sources import open_source
 
 if TYPE_CHECKING:
@@ -141,7 +141,6 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
     """Write the annotated video of ``result`` to ``path`` (H.264 when this FFmpeg has it, else MPEG-4)."""
     import av
 
-    from ..video_writer import pick_video_codec
     from .output_folder import RENDER_TAG
 
     path = Path(path)
@@ -159,13 +158,10 @@ def render_video(result: PredictionResult, path: str | os.PathLike[str], fps: fl
     return atomic_write(path, encode)  # a half-written video never takes the name
 
 
-
 def _encode(src: Any, out: Any, faces: dict[int, list[dict[str, Any]]], class_names: list[str], rate: float,
             codec: str) -> None:
     """Annotate every decoded frame of ``src`` and encode it into the open container ``out``."""
     import av
-
-    from ..video_writer import make_reproducible
 
     stream = None
     for frame in src:

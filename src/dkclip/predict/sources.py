@@ -242,7 +242,7 @@ def _check_file(path: str) -> None:
 def check_fps(fps: float | None) -> None:
     """The frame rate given for frame folders and images: None (the default) or a positive number (0 used to
     mean the default and a negative one gave negative times: no face was ever tracked)."""
-    if fps is not None and not (0 < fps < float("inf")):
+    if fps is not None and not 0 < fps < math.inf:
         raise UsageError(f"fps must be a positive number of frames per second, got {fps}")
 
 
